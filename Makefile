@@ -1,0 +1,53 @@
+# swarm-affinity: the Docker Swarm sticky-sessions tutorial, in Go.
+# The two commands README.md starts with: `make run` (the tutorial on localhost)
+# and `make test`. Topic targets live in mk/*.mk, one file per topic.
+
+SHELL   := bash
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# Static, reproducible binaries: they are copied as they are into FROM scratch images.
+GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
+
+# Every module of go.work; `./...` does not work at a workspace root without a go.mod.
+MODULES    := internal service1 service2 proxy tests
+PKGS       := $(addsuffix /...,$(addprefix ./,$(MODULES)))
+UNIT_PKGS  := ./internal/... ./service1/... ./service2/... ./proxy/...
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.DEFAULT_GOAL := help
+.PHONY: help build test test-unit test-e2e lint vet staticcheck fmt clean run
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## static binaries in bin/: service1 service2 proxy
+	@mkdir -p $(BIN)
+	$(GOBUILD) -o $(BIN)/service1 ./service1
+	$(GOBUILD) -o $(BIN)/service2 ./service2
+	$(GOBUILD) -o $(BIN)/proxy ./proxy
+
+test: test-unit test-e2e ## every test: unit (with -race) and end to end
+
+test-unit: ## unit and integration tests of the services and the proxy, with -race
+	$(GO) test -race -count=1 $(UNIT_PKGS)
+
+test-e2e: build ## end-to-end tests against the real binaries on 127.0.0.1
+	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 10m ./tests/...
+
+lint: vet staticcheck ## go vet and staticcheck (pinned)
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go')
+
+clean: ## remove what the build and the tests wrote
+	rm -rf $(BIN)
+
+-include mk/*.mk

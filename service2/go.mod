@@ -1,0 +1,3 @@
+module github.com/swarm-affinity/swarm-affinity/service2
+
+go 1.26

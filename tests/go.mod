@@ -1,0 +1,3 @@
+module github.com/swarm-affinity/swarm-affinity/tests
+
+go 1.26
