@@ -51,3 +51,7 @@ clean: ## remove what the build and the tests wrote
 	rm -rf $(BIN)
 
 -include mk/*.mk
+
+run: build ## the whole tutorial on localhost; settings: REPLICAS=3 STORE=cookie PORT=8081
+	$(GO) build -o $(BIN)/localstack ./tests/cmd/localstack
+	$(BIN)/localstack -bin $(BIN)
