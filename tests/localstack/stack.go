@@ -46,7 +46,8 @@ type Config struct {
 	// Dir is where the stack writes its proxy config; empty means a new temporary folder,
 	// removed by Close.
 	Dir string
-	// Services to start; nil means the tutorial's: service1 (sticky) and service2.
+	// Services to start; nil means the tutorial's: service1 (sticky) and service2, and
+	// with Store "cookie" both plain round robin: stateless sessions need no stickiness.
 	Services []Service
 	// Replicas per service when a Service does not say; 0 means 2, as in the tutorial.
 	Replicas int
@@ -190,7 +191,7 @@ func withDefaults(cfg Config) Config {
 		cfg.Store = "memory"
 	}
 	if cfg.Services == nil {
-		cfg.Services = []Service{{Name: "service1", Sticky: true}, {Name: "service2"}}
+		cfg.Services = []Service{{Name: "service1", Sticky: cfg.Store != "cookie"}, {Name: "service2"}}
 	}
 	svcs := make([]Service, len(cfg.Services))
 	for i, svc := range cfg.Services {

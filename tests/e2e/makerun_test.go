@@ -1,0 +1,197 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// freePort asks the kernel for a port that is free now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// makeRun starts `make run` as a user would, in its own process group, and returns the
+// command, its output and the folder where it writes stack.txt.
+func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *syncBuffer, string) {
+	t.Helper()
+	runDir := t.TempDir()
+	args := append([]string{"--no-print-directory", "run", "RUN_DIR=" + runDir, "QUIET=1"}, settings...)
+	cmd := exec.Command("make", args...)
+	cmd.Dir = repoRoot
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	return cmd, out, runDir
+}
+
+// stackPids reads the pids `make run` listed in stack.txt, waiting until it is written.
+func stackPids(t *testing.T, runDir string, out *syncBuffer) []int {
+	t.Helper()
+	path := filepath.Join(runDir, "stack.txt")
+	deadline := time.Now().Add(2 * time.Minute) // make run builds first
+	for {
+		data, err := os.ReadFile(path)
+		if err == nil {
+			var pids []int
+			sc := bufio.NewScanner(bytes.NewReader(data))
+			for sc.Scan() {
+				f := strings.Fields(sc.Text())
+				var pid string
+				switch {
+				case len(f) == 2 && f[0] == "proxy":
+					pid = f[1]
+				case len(f) == 4 && f[0] == "replica":
+					pid = f[2]
+				default:
+					continue
+				}
+				n, err := strconv.Atoi(pid)
+				if err != nil {
+					t.Fatalf("stack.txt: bad pid in %q", sc.Text())
+				}
+				pids = append(pids, n)
+			}
+			return pids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make run wrote no %s in 2 minutes; output:\n%s", path, out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling for a file
+	}
+}
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// waitGone polls until none of pids is alive.
+func waitGone(t *testing.T, pids []int, out *syncBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var left []int
+		for _, p := range pids {
+			if alive(p) {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes still alive 20s after make run ended: %v; output:\n%s", left, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMakeRun(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		crash bool   // SIGKILL one replica first
+		sig   string // how make run is stopped
+	}{
+		{name: "Ctrl-C leaves no process behind", sig: "int"},
+		{name: "Ctrl-C after a replica crashed leaves no process behind", crash: true, sig: "int"},
+		{name: "killing the launcher itself leaves no process behind", sig: "kill-launcher"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := freePort(t)
+			cmd, out, runDir := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)), "REPLICAS=3")
+			pids := stackPids(t, runDir, out)
+			if len(pids) != 7 {
+				t.Fatalf("stack.txt lists %d processes, want 7 (proxy and 3+3 replicas)", len(pids))
+			}
+			v := newVisitor(t, fmt.Sprintf("http://127.0.0.1:%d", port), true)
+			for n := 1; n <= 3; n++ {
+				if a, _ := v.get(t, "/service1"); a.Visits != n {
+					t.Fatalf("visit %d through make run: got visits %d", n, a.Visits)
+				}
+			}
+			if tc.crash {
+				_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
+			}
+			switch tc.sig {
+			case "int": // what the terminal sends to the foreground group on Ctrl-C
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("make run still running 30s after Ctrl-C; output:\n%s", out.String())
+				}
+			case "kill-launcher":
+				launcher := launcherPid(t, pids[0])
+				_ = syscall.Kill(launcher, syscall.SIGKILL)
+			}
+			waitGone(t, pids, out)
+		})
+	}
+}
+
+// launcherPid is the parent of the proxy process: the localstack launcher.
+func launcherPid(t *testing.T, child int) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ppid ...; comm may hold spaces, so split after the last ')'.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	ppid, err := strconv.Atoi(f[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ppid
+}
+
+func TestMakeRunPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd, out, _ := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			t.Fatalf("make run with PORT=%d taken: got %v, want a failure; output:\n%s", port, err, out.String())
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("make run with its port taken is still running; output:\n%s", out.String())
+	}
+	for _, want := range []string{fmt.Sprintf("port %d", port), "in use", fmt.Sprintf("PORT=%d", port+1)} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
