@@ -1,0 +1,299 @@
+// Package backend holds the servers of one service (a Pool of Backends), picks
+// one per request (round robin or least connections, among available servers
+// only) and gives every server its short opaque id.
+//
+// A Backend is shared by the request path, the health checker and the admin
+// port, so everything on it is atomic. A Pool's membership changes through
+// Update (discovery) and is read through an immutable snapshot, so Pick and
+// Lookup never take a lock.
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// ErrNoneAvailable is returned when a service has no server to send to.
+var ErrNoneAvailable = errors.New("no server available")
+
+// State is what a server is doing now.
+type State int32
+
+// The states, as they show in /stats.
+const (
+	Up       State = iota // takes new requests
+	Down                  // failed its checks or refused a connection
+	Draining              // left discovery; finishes its in-flight requests, then goes
+)
+
+func (s State) String() string {
+	switch s {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case Draining:
+		return "draining"
+	}
+	return fmt.Sprintf("State(%d)", int32(s))
+}
+
+// Backend is one server of a service. Its zero value is not usable; Pools
+// make them.
+type Backend struct {
+	id   string
+	addr string
+
+	down     atomic.Bool
+	draining atomic.Bool
+	active   atomic.Int64
+	requests atomic.Uint64
+	failures atomic.Uint64
+}
+
+// New makes a Backend that starts up (as HAProxy assumes a server up until its
+// checks say otherwise). Pools call it; tests may too.
+func New(id, addr string) *Backend { return &Backend{id: id, addr: addr} }
+
+// ID is the server's cookie id: short, opaque, the same on every proxy.
+func (b *Backend) ID() string { return b.id }
+
+// Addr is the host:port requests are sent to. It must not reach clients.
+func (b *Backend) Addr() string { return b.addr }
+
+// State reports up, down or draining (draining wins over down).
+func (b *Backend) State() State {
+	switch {
+	case b.draining.Load():
+		return Draining
+	case b.down.Load():
+		return Down
+	}
+	return Up
+}
+
+// Available reports whether new requests may go to b.
+func (b *Backend) Available() bool { return !b.down.Load() && !b.draining.Load() }
+
+// SetUp marks b up or down and reports whether that changed its health.
+func (b *Backend) SetUp(up bool) (changed bool) { return b.down.Swap(!up) == up }
+
+// Acquire counts a request starting on b; Release must follow when it ends.
+func (b *Backend) Acquire() {
+	b.active.Add(1)
+	b.requests.Add(1)
+}
+
+// Release ends a request counted by Acquire.
+func (b *Backend) Release() { b.active.Add(-1) }
+
+// Unacquire undoes Acquire for an attempt that never reached the server
+// (the connection failed): it counts as a failure, not as a request.
+func (b *Backend) Unacquire() {
+	b.active.Add(-1)
+	b.requests.Add(^uint64(0))
+	b.failures.Add(1)
+}
+
+// Active is the number of requests in flight on b.
+func (b *Backend) Active() int64 { return b.active.Load() }
+
+// Requests is the number of requests b has answered or is answering.
+func (b *Backend) Requests() uint64 { return b.requests.Load() }
+
+// Failures is the number of attempts that could not reach b.
+func (b *Backend) Failures() uint64 { return b.failures.Load() }
+
+// Balance is how a Pool picks among its available servers.
+type Balance int32
+
+// The balancing algorithms, named as in HAProxy.
+const (
+	RoundRobin Balance = iota
+	LeastConn
+)
+
+func (b Balance) String() string {
+	if b == LeastConn {
+		return "leastconn"
+	}
+	return "roundrobin"
+}
+
+// ParseBalance reads "roundrobin" or "leastconn" ("" is roundrobin).
+func ParseBalance(s string) (Balance, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "roundrobin":
+		return RoundRobin, nil
+	case "leastconn":
+		return LeastConn, nil
+	}
+	return 0, fmt.Errorf("balance %q is not supported; write roundrobin or leastconn", s)
+}
+
+// Pool is the set of servers of one service. The zero value is not usable;
+// use NewPool. All methods are safe for concurrent use.
+type Pool struct {
+	ids     IDs
+	balance atomic.Int32
+	rr      atomic.Uint64
+
+	mu   sync.Mutex // serialises writers of snap
+	snap atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
+	all  []*Backend // sorted by address; includes down and draining ones
+	byID map[string]*Backend
+}
+
+// NewPool makes an empty pool naming its servers with ids.
+func NewPool(ids IDs, balance Balance) *Pool {
+	p := &Pool{ids: ids}
+	p.balance.Store(int32(balance))
+	p.snap.Store(&snapshot{byID: map[string]*Backend{}})
+	return p
+}
+
+// SetBalance changes the algorithm (on a reload).
+func (p *Pool) SetBalance(b Balance) { p.balance.Store(int32(b)) }
+
+// Balance reports the algorithm in use.
+func (p *Pool) Balance() Balance { return Balance(p.balance.Load()) }
+
+// Backends lists every server, down and draining ones included, by address.
+// The slice must not be modified.
+func (p *Pool) Backends() []*Backend { return p.snap.Load().all }
+
+// Lookup finds a server by id, whatever its state. As a map lookup it takes
+// the same time for any unknown id, so ids reveal nothing by timing.
+func (p *Pool) Lookup(id string) (*Backend, bool) {
+	b, ok := p.snap.Load().byID[id]
+	return b, ok
+}
+
+// Available counts the servers that take new requests.
+func (p *Pool) Available() int {
+	n := 0
+	for _, b := range p.snap.Load().all {
+		if b.Available() {
+			n++
+		}
+	}
+	return n
+}
+
+// Update sets the servers the service should have. New addresses join (up);
+// servers whose address is gone start draining and leave once their in-flight
+// requests are done (see Prune); a draining server whose address comes back
+// stays. It returns the servers that joined and those that started draining.
+func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := p.snap.Load()
+	want := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		want[a] = true
+	}
+	next := &snapshot{byID: make(map[string]*Backend, len(addrs))}
+	have := make(map[string]bool, len(old.all))
+	for _, b := range old.all {
+		have[b.addr] = true
+		if want[b.addr] {
+			b.draining.Store(false)
+		} else if !b.draining.Swap(true) {
+			leaving = append(leaving, b)
+		}
+		if b.draining.Load() && b.active.Load() == 0 {
+			continue // nothing in flight: leave now
+		}
+		next.all = append(next.all, b)
+	}
+	for a := range want {
+		if !have[a] {
+			b := New(p.ids.ID(a), a)
+			joined = append(joined, b)
+			next.all = append(next.all, b)
+		}
+	}
+	slices.SortFunc(next.all, func(a, b *Backend) int { return strings.Compare(a.addr, b.addr) })
+	for _, b := range next.all {
+		next.byID[b.id] = b
+	}
+	p.snap.Store(next)
+	return joined, leaving
+}
+
+// Prune removes draining servers that have no request in flight and returns
+// them. Discovery and the health checker call it every round.
+func (p *Pool) Prune() (gone []*Backend) {
+	old := p.snap.Load()
+	found := false
+	for _, b := range old.all {
+		if b.draining.Load() && b.active.Load() == 0 {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old = p.snap.Load()
+	next := &snapshot{byID: make(map[string]*Backend, len(old.all))}
+	for _, b := range old.all {
+		if b.draining.Load() && b.active.Load() == 0 {
+			gone = append(gone, b)
+			continue
+		}
+		next.all = append(next.all, b)
+		next.byID[b.id] = b
+	}
+	p.snap.Store(next)
+	return gone
+}
+
+// Pick chooses an available server that is not in tried, by the pool's
+// balance algorithm. It returns false when there is none.
+func (p *Pool) Pick(tried ...*Backend) (*Backend, bool) {
+	all := p.snap.Load().all
+	ok := func(b *Backend) bool { return b.Available() && !slices.Contains(tried, b) }
+	if Balance(p.balance.Load()) == LeastConn {
+		// Fewest requests in flight; ties go round robin, as HAProxy does.
+		start := int(p.rr.Add(1) % uint64(max(len(all), 1)))
+		var best *Backend
+		for i := range all {
+			b := all[(start+i)%len(all)]
+			if ok(b) && (best == nil || b.active.Load() < best.active.Load()) {
+				best = b
+			}
+		}
+		return best, best != nil
+	}
+	// Round robin over the available servers only, so that a down server's
+	// share is spread evenly rather than going to its neighbour.
+	n := 0
+	for _, b := range all {
+		if ok(b) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, false
+	}
+	k := int((p.rr.Add(1) - 1) % uint64(n))
+	for _, b := range all {
+		if ok(b) {
+			if k == 0 {
+				return b, true
+			}
+			k--
+		}
+	}
+	return nil, false // not reached
+}
