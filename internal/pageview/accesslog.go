@@ -1,0 +1,25 @@
+package pageview
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+// accessLog writes one line per request after it is answered, with the keys method,
+// path, status, dur_ms and new_session. It logs the path only: no query, no cookie.
+func accessLog(logger *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		dur := time.Since(start)
+		logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+			slog.String("method", c.Request.Method),
+			slog.String("path", c.Request.URL.Path),
+			slog.Int("status", c.Writer.Status()),
+			slog.Float64("dur_ms", float64(dur.Microseconds())/1000),
+			slog.Bool("new_session", c.GetBool(ctxNewSession)),
+		)
+	}
+}

@@ -1,0 +1,259 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gin-contrib/sessions"
+	gsessions "github.com/gorilla/sessions"
+	"github.com/gorilla/securecookie"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// idLen is the length of a session id in bytes: 128 bits from crypto/rand, so ids
+// cannot be guessed; the cookie also carries an HMAC over the id, so an id the store
+// did not hand out is rejected before it is even looked up.
+const idLen = 16
+
+type sessionID [idLen]byte
+
+func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+func parseID(s string) (sessionID, bool) {
+	var id sessionID
+	n, err := base64.RawURLEncoding.Decode(id[:], []byte(s))
+	return id, err == nil && n == idLen && len(s) == base64.RawURLEncoding.EncodedLen(idLen)
+}
+
+// lockStripes is the number of mutexes Memory.Lock spreads session ids over. A fixed
+// array keeps the locks' memory bounded whatever the number of sessions; two sessions
+// sharing a stripe only wait for each other, they never mix.
+const lockStripes = 1024
+
+// kv is one session value. Values are stored as a slice of pairs, not as the map
+// gorilla hands us: a one-entry Go map costs ~300 bytes, the slice 32.
+type kv struct{ k, v any }
+
+// record is what the memory store keeps per session.
+type record struct {
+	seen   time.Duration // last save, as time since Memory.epoch (monotonic when the clock is)
+	values []kv
+}
+
+// Memory is the bounded in-memory session store. The zero value is not usable; build
+// it with NewMemory. It is safe for concurrent use.
+//
+// Bounds: at most Config.Max sessions (the least recently used goes first) and a
+// session not saved for Config.TTL is gone (checked when it is read, and expired
+// sessions are swept from the old end of the LRU list on every save and on Len).
+// Memory therefore stays bounded under any flood of cookie-less requests.
+//
+// Like express's MemoryStore it sends Set-Cookie only when it starts a session: the
+// cookie holds the signed id, which never changes for the life of the session.
+// Stored values are copied shallowly: store only immutable values (numbers, strings).
+type Memory struct {
+	codec  *securecookie.SecureCookie
+	now    func() time.Time
+	epoch  time.Time
+	ttl    time.Duration
+	max    int
+	cfg    Config
+	stripe [lockStripes]sync.Mutex
+
+	mu      sync.Mutex // guards lru and options
+	lru     *simplelru.LRU[sessionID, record]
+	options sessions.Options
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns a memory store. It fails when the secret is shorter than
+// MinSecretLen, Max < 1 or TTL <= 0.
+func NewMemory(cfg Config) (*Memory, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Max < 1 {
+		return nil, fmt.Errorf("session max is %d; need at least 1", cfg.Max)
+	}
+	keys, err := DeriveKeys(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	lru, err := simplelru.NewLRU[sessionID, record](cfg.Max, nil)
+	if err != nil {
+		return nil, fmt.Errorf("session LRU: %w", err)
+	}
+	// Only signed: the id is random and says nothing, encrypting it would add nothing.
+	// MaxAge 0: the cookie's age does not matter, the session's idle TTL does.
+	codec := securecookie.New(keys.Hash, nil).SetSerializer(securecookie.NopEncoder{}).MaxAge(0)
+	now := cfg.clock()
+	return &Memory{
+		codec:   codec,
+		now:     now,
+		epoch:   now(),
+		ttl:     cfg.TTL,
+		max:     cfg.Max,
+		cfg:     cfg,
+		lru:     lru,
+		options: cfg.Cookie,
+	}, nil
+}
+
+// Kind returns "memory".
+func (m *Memory) Kind() string { return "memory" }
+
+// Max returns the bound on live sessions.
+func (m *Memory) Max() int { return m.max }
+
+// Len returns the number of live sessions, after dropping the expired ones.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(m.since())
+	return m.lru.Len()
+}
+
+// Options sets the attributes of the cookies of new sessions.
+func (m *Memory) Options(o sessions.Options) {
+	m.mu.Lock()
+	m.options = o
+	m.mu.Unlock()
+}
+
+// Lock takes the lock of the session the request names (the one New will load), so
+// that parallel requests of one visitor run load, increment and save one after the
+// other and none of their counts is lost. A request without a live session needs no
+// lock: it starts a session of its own, with an id nobody else has.
+func (m *Memory) Lock(r *http.Request, name string) func() {
+	id, _, ok := m.pick(r, name)
+	if !ok {
+		return func() {}
+	}
+	mu := &m.stripe[binary.LittleEndian.Uint64(id[:8])%lockStripes]
+	mu.Lock()
+	return mu.Unlock
+}
+
+// Get returns the session of the request, cached for the request (gorilla registry).
+func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
+	return gsessions.GetRegistry(r).Get(m, name)
+}
+
+// New loads the session the request's cookie names, or starts a new one (IsNew) when
+// there is no cookie, or it is not ours, or its session has expired or been evicted.
+// It never returns an error: a bad cookie is not the visitor's problem.
+func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
+	s := gsessions.NewSession(m, name)
+	m.mu.Lock()
+	opts := m.options.ToGorillaOptions()
+	m.mu.Unlock()
+	s.Options = opts
+	s.IsNew = true
+	id, rec, ok := m.pick(r, name)
+	if !ok {
+		return s, nil
+	}
+	for _, p := range rec.values {
+		s.Values[p.k] = p.v
+	}
+	s.ID = id.String()
+	s.IsNew = false
+	return s, nil
+}
+
+// pick returns the id of the first cookie called name that carries our signature and
+// names a live (not expired) session. Browsers send the cookie with the longest path
+// first. An expired session found here is dropped at once.
+func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
+	for _, c := range r.CookiesNamed(name) {
+		var raw []byte
+		if err := m.codec.Decode(name, c.Value, &raw); err != nil {
+			m.cfg.logger().Debug("session cookie rejected", "store", "memory", "err", err)
+			continue
+		}
+		if len(raw) != idLen {
+			continue
+		}
+		id := sessionID(raw)
+		now := m.since()
+		m.mu.Lock()
+		rec, ok := m.lru.Peek(id)
+		if ok && m.expired(rec, now) {
+			m.lru.Remove(id)
+			ok = false
+		}
+		m.mu.Unlock()
+		if ok {
+			return id, rec, true
+		}
+		m.cfg.logger().Debug("session cookie names no live session", "store", "memory")
+	}
+	return sessionID{}, record{}, false
+}
+
+// Save stores the session's values and, for a new session, gives it a fresh random id
+// and sends the cookie. An existing session's cookie is not sent again (as express).
+// Options.MaxAge < 0 deletes the session and its cookie.
+func (m *Memory) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Session) error {
+	if s.Options == nil {
+		s.Options = m.options.ToGorillaOptions()
+	}
+	if s.Options.MaxAge < 0 {
+		if id, ok := parseID(s.ID); ok && !s.IsNew {
+			m.mu.Lock()
+			m.lru.Remove(id)
+			m.mu.Unlock()
+		}
+		http.SetCookie(w, gsessions.NewCookie(s.Name(), "", s.Options))
+		return nil
+	}
+	values := make([]kv, 0, len(s.Values))
+	for k, v := range s.Values {
+		values = append(values, kv{k, v})
+	}
+	id, ok := parseID(s.ID)
+	isNew := s.IsNew || !ok
+	if isNew {
+		rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
+	}
+	now := m.since()
+	m.mu.Lock()
+	m.sweep(now)
+	m.lru.Add(id, record{seen: now, values: values})
+	m.mu.Unlock()
+	if !isNew {
+		return nil
+	}
+	encoded, err := m.codec.Encode(s.Name(), id[:])
+	if err != nil {
+		return fmt.Errorf("encoding session cookie: %w", err)
+	}
+	http.SetCookie(w, gsessions.NewCookie(s.Name(), encoded, s.Options))
+	s.ID = id.String()
+	s.IsNew = false
+	return nil
+}
+
+// since is the store's clock as a duration since its epoch: monotonic with time.Now.
+func (m *Memory) since() time.Duration { return m.now().Sub(m.epoch) }
+
+func (m *Memory) expired(rec record, now time.Duration) bool { return now-rec.seen >= m.ttl }
+
+// sweep drops expired sessions from the old end of the LRU list. The list is ordered
+// by last save, so it stops at the first live one; each session is dropped once, so
+// the cost is constant per save on average. m.mu must be held.
+func (m *Memory) sweep(now time.Duration) {
+	for {
+		_, rec, ok := m.lru.GetOldest()
+		if !ok || !m.expired(rec, now) {
+			return
+		}
+		m.lru.RemoveOldest()
+	}
+}
