@@ -231,9 +231,9 @@ type flagValue struct {
 	c *Config
 }
 
-func (f *flagValue) String() string   { return "" }
+func (f *flagValue) String() string     { return "" }
 func (f *flagValue) Set(v string) error { return f.s.set(f.c, v) }
-func (f *flagValue) IsBoolFlag() bool  { return f.s.isBool }
+func (f *flagValue) IsBoolFlag() bool   { return f.s.isBool }
 
 func printUsage(w io.Writer, service string, table []setting) {
 	fmt.Fprintf(w, "Usage: %s [flags]\n\n", service)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	gsessions "github.com/gorilla/sessions"
 	"github.com/gorilla/securecookie"
+	gsessions "github.com/gorilla/sessions"
 )
 
 // payload is what the cookie store puts in the cookie, signed and encrypted.

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	gsessions "github.com/gorilla/sessions"
 	"github.com/gorilla/securecookie"
+	gsessions "github.com/gorilla/sessions"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
