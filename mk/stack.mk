@@ -1,0 +1,53 @@
+# The swarm stack (docker-compose.yml): images, secrets, deploy, scale, rolling restart.
+# The work is done by stack/stack.sh; these targets pass it the settings below.
+# Stack name and port as in the tutorial; override on the command line:
+#   make stack-deploy STACK=demo PORT=8000 STORE=cookie
+
+STACK        ?= test
+PORT         ?= 80
+STATS_PORT   ?= 1936
+# memory: sessions in the replicas, sticky proxy (the tutorial); cookie: stateless service1.
+STORE        ?= memory
+# Pause between two replicas of a rolling update (update_config.delay), as in the tutorial.
+UPDATE_DELAY ?= 10s
+SERVICE      ?= service1
+N            ?=
+# Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
+STACK_TESTS  ?= run
+
+STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' \
+	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' stack/stack.sh
+
+.PHONY: images stack-secrets swarm-init stack-deploy stack-rm stack-ps stack-logs \
+	stack-scale stack-update test-stack
+
+images: build ## images swarm-affinity/{service1,service2,proxy}:VERSION and :latest, FROM scratch
+	@$(STACK_SH) images
+
+stack-secrets: ## generate the stack's secrets into stack/secrets/ (git-ignored) if missing
+	@$(STACK_SH) secrets
+
+swarm-init: ## make this engine a single-node swarm (docker swarm init) unless it is in one
+	@$(STACK_SH) swarm-init
+
+stack-deploy: images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
+	@$(STACK_SH) deploy
+
+stack-rm: ## remove the stack and wait until its services, networks, configs, secrets are gone
+	@$(STACK_SH) rm
+
+stack-ps: ## the stack's services and tasks
+	@$(STACK_SH) ps
+
+stack-logs: ## recent logs of every service (SERVICE=proxy FOLLOW=1 to follow one)
+	@SERVICE='$(if $(filter command line environment,$(origin SERVICE)),$(SERVICE))' \
+	  TAIL='$(TAIL)' FOLLOW='$(FOLLOW)' $(STACK_SH) logs
+
+stack-scale: ## scale a service and wait: make stack-scale SERVICE=service1 N=4
+	@SERVICE='$(SERVICE)' N='$(N)' $(STACK_SH) scale
+
+stack-update: ## rolling restart of service1 and service2, one replica at a time (SERVICES=...)
+	@SERVICES='$(SERVICES)' $(STACK_SH) update
+
+test-stack: images ## deploy a stack under a unique name on this engine and test it end to end
+	STACK_TESTS='$(STACK_TESTS)' $(GO) test -count=1 -timeout 12m -v ./tests/swarm/
