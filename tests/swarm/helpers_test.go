@@ -1,0 +1,291 @@
+// Package swarm tests the swarm stack end to end: it deploys docker-compose.yml on the
+// local Docker engine through the Makefile's own targets (stack-deploy, stack-scale,
+// stack-update, stack-rm), under a unique stack name and free ports, and talks to it
+// only through the proxy's published port on 127.0.0.1.
+//
+// It runs only when `make test-stack` asks for it (STACK_TESTS=run or required), so
+// `make test` never deploys anything.
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requireSwarm skips the test unless `make test-stack` asked for it, and skips (or, with
+// STACK_TESTS=required, fails) when no engine answers or it is not a swarm manager.
+func requireSwarm(t *testing.T) {
+	t.Helper()
+	mode := os.Getenv("STACK_TESTS")
+	switch mode {
+	case "run", "required":
+	case "":
+		t.Skip("the swarm stack tests deploy a real stack on the local Docker engine: run them with `make test-stack`")
+	default:
+		t.Fatalf("STACK_TESTS=%q: want run (skip without an engine) or required (fail without one)", mode)
+	}
+	unavailable := t.Skipf
+	if mode == "required" {
+		unavailable = t.Fatalf
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		unavailable("no docker client on PATH (install docker.io, or Docker Desktop): %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "info", "--format",
+		"{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").CombinedOutput()
+	if err != nil {
+		unavailable("no Docker engine answers (`docker info`: %v: %s); start dockerd, or run scripts/ci-docker.sh up",
+			err, bytes.TrimSpace(out))
+		return
+	}
+	if state := strings.TrimSpace(string(out)); state != "active true" {
+		unavailable("the engine is not a swarm manager (swarm state and control: %q); run `make swarm-init`", state)
+	}
+}
+
+// repoRoot is the directory holding go.work, where make runs.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.work above the test's directory: run the test from the repository")
+		}
+		dir = parent
+	}
+}
+
+// freePorts returns n TCP ports that were free on 127.0.0.1 a moment ago.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// stack is a stack deployed by this test, driven through the Makefile.
+type stack struct {
+	t         *testing.T
+	root      string
+	name      string
+	port      int
+	statsPort int
+	base      string // http://127.0.0.1:<port>
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	ports := freePorts(t, 2)
+	s := &stack{
+		t:         t,
+		root:      repoRoot(t),
+		name:      "sat" + hex.EncodeToString(suffix),
+		port:      ports[0],
+		statsPort: ports[1],
+	}
+	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	return s
+}
+
+// make runs `make <target> STACK=... PORT=... <vars>` at the repository root and fails the
+// test if it fails. Its output goes to the test log.
+func (s *stack) make(timeout time.Duration, target string, vars ...string) {
+	s.t.Helper()
+	if err := s.tryMake(timeout, target, vars...); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *stack) tryMake(timeout time.Duration, target string, vars ...string) error {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"--no-print-directory", target,
+		"STACK=" + s.name,
+		"PORT=" + strconv.Itoa(s.port),
+		"STATS_PORT=" + strconv.Itoa(s.statsPort),
+		// The tutorial's 10s between replicas would make the rolling restarts slow.
+		"UPDATE_DELAY=1s",
+	}, vars...)
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Dir = s.root
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	s.t.Logf("make %s (%.1fs):\n%s", strings.Join(args[1:], " "), time.Since(start).Seconds(), indent(out))
+	if err != nil {
+		return fmt.Errorf("make %s: %v", target, err)
+	}
+	return nil
+}
+
+func indent(b []byte) string {
+	b = bytes.TrimRight(b, "\n")
+	return "    " + strings.ReplaceAll(string(b), "\n", "\n    ")
+}
+
+// leftovers lists what of the stack still exists, as "kind id" lines.
+func (s *stack) leftovers() ([]string, error) {
+	label := "label=com.docker.stack.namespace=" + s.name
+	var left []string
+	for _, args := range [][]string{
+		{"service", "ls", "-q", "--filter", label},
+		{"network", "ls", "-q", "--filter", label},
+		{"network", "ls", "-q", "--filter", "name=^" + s.name + "_"},
+		{"config", "ls", "-q", "--filter", label},
+		{"secret", "ls", "-q", "--filter", label},
+		{"ps", "-aq", "--filter", label},
+	} {
+		out, err := exec.Command("docker", args...).Output()
+		if err != nil {
+			return nil, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+		}
+		for _, id := range strings.Fields(string(out)) {
+			left = append(left, args[0]+" "+id)
+		}
+	}
+	return left, nil
+}
+
+// checkNothingLeft fails the test if any service, network, config, secret or container
+// of the stack is still there.
+func (s *stack) checkNothingLeft() {
+	s.t.Helper()
+	left, err := s.leftovers()
+	if err != nil {
+		s.t.Errorf("listing what is left of stack %s: %v", s.name, err)
+		return
+	}
+	if len(left) > 0 {
+		s.t.Errorf("after make stack-rm, stack %s still has: %s", s.name, strings.Join(left, ", "))
+	}
+}
+
+// page is the JSON answer of service1 and service2 to Accept: application/json.
+type page struct {
+	Service string            `json:"service"`
+	Host    string            `json:"host"`
+	Visits  int               `json:"visits"`
+	Headers map[string]string `json:"headers"`
+}
+
+// visitor is one browser: its own cookie jar, talking to the stack's published port.
+type visitor struct {
+	s      *stack
+	client *http.Client
+	jar    *cookiejar.Jar
+}
+
+func (s *stack) newVisitor() *visitor {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &visitor{s: s, jar: jar, client: &http.Client{Jar: jar, Timeout: 5 * time.Second}}
+}
+
+// get asks for path with Accept: application/json and decodes the page.
+func (v *visitor) get(path string) (page, error) {
+	req, err := http.NewRequest(http.MethodGet, v.s.base+path, nil)
+	if err != nil {
+		return page{}, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return page{}, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return page{}, fmt.Errorf("GET %s: reading the body: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return page{}, fmt.Errorf("GET %s: status %d: %.200s", path, resp.StatusCode, body)
+	}
+	var p page
+	if err := json.Unmarshal(body, &p); err != nil {
+		return page{}, fmt.Errorf("GET %s: not the JSON page (%v): %.200s", path, err, body)
+	}
+	return p, nil
+}
+
+// mustGet is get that fails the test.
+func (v *visitor) mustGet(t *testing.T, path string) page {
+	t.Helper()
+	p, err := v.get(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// cookie is the value of the named cookie the visitor holds for path, if any.
+func (v *visitor) cookie(path, name string) (string, bool) {
+	u, _ := url.Parse(v.s.base + path)
+	for _, c := range v.jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+// hostPattern matches the host names of a service's replicas: <stack>_<service>-<slot>.
+func (s *stack) hostPattern(service string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(s.name+"_"+service) + `-([0-9]+)$`)
+}
+
+// eventually calls try every 250ms until it returns nil or the deadline passes, then
+// fails the test with try's last error.
+func eventually(t *testing.T, within time.Duration, what string, try func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := try()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, within, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
