@@ -99,6 +99,13 @@ func (b *Backend) Unacquire() {
 	b.failures.Add(1)
 }
 
+// Cancel undoes Acquire for an attempt that was never sent, without
+// counting a failure.
+func (b *Backend) Cancel() {
+	b.active.Add(-1)
+	b.requests.Add(^uint64(0))
+}
+
 // Active is the number of requests in flight on b.
 func (b *Backend) Active() int64 { return b.active.Load() }
 

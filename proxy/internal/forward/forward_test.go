@@ -1,0 +1,490 @@
+package forward
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+)
+
+var testIDs = backend.NewIDs([]byte("forward test key"))
+
+// service makes a sticky service over the given servers, routed at /svc.
+func service(name, cookie string, servers ...*testServer) *Service {
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	var addrs []string
+	for _, s := range servers {
+		addrs = append(addrs, s.addr)
+	}
+	pool.Update(addrs)
+	return &Service{
+		Name: name, VirtualHost: "*/" + name + ", */" + name + "/*",
+		Cookie: cookie, NoCache: cookie != "", Retries: 3, Pool: pool,
+	}
+}
+
+func startProxy(t testing.TB, o Options, svcs ...*Service) (*httptest.Server, *Handler) {
+	t.Helper()
+	h := NewHandler(o)
+	tb, err := NewTable(svcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SetTable(tb)
+	front := httptest.NewServer(h)
+	t.Cleanup(front.Close)
+	return front, h
+}
+
+func TestClientSticksAndCounts(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "a"), startServer(t, "b")
+	svc := service("service1", "connect.sid", a, b)
+	front, _ := startProxy(t, Options{}, svc)
+
+	c := newClient(t, front.URL)
+	first := c.get("/service1")
+	if first.status != 200 || first.answer.Count != 1 {
+		t.Fatalf("first visit: %v", first)
+	}
+	served := a
+	if first.answer.Name == "b" {
+		served = b
+	}
+	wantID := testIDs.ID(served.addr)
+	if c.cookieID() != wantID {
+		t.Fatalf("cookie %q, want it prefixed with %s~", c.cookie, wantID)
+	}
+	if !strings.HasSuffix(first.setCookie, "; Path=/; HttpOnly") {
+		t.Errorf("Set-Cookie %q: attributes changed", first.setCookie)
+	}
+	if got := first.header.Get("Cache-Control"); got != "private" {
+		t.Errorf("Cache-Control %q, want private (nocache)", got)
+	}
+	sessionValue := strings.TrimPrefix(c.cookie, "connect.sid="+wantID+"~")
+	for i := 2; i <= 6; i++ {
+		r := c.get("/service1/page?x=1")
+		if r.answer.Name != served.name || r.answer.Count != i {
+			t.Fatalf("visit %d: %s #%d, want %s #%d", i, r.answer.Name, r.answer.Count, served.name, i)
+		}
+		if r.setCookie != "" {
+			t.Errorf("visit %d: Set-Cookie %q on a known session", i, r.setCookie)
+		}
+		if r.answer.Cookie != "connect.sid="+sessionValue {
+			t.Fatalf("server got Cookie %q, want exactly the value it set %q", r.answer.Cookie, "connect.sid="+sessionValue)
+		}
+	}
+	if got := svc.Stats.Hits.Load(); got != 5 {
+		t.Errorf("sticky hits %d, want 5", got)
+	}
+	if got := svc.Stats.New.Load(); got != 1 {
+		t.Errorf("sticky new %d, want 1", got)
+	}
+}
+
+func TestNewClientsSpreadOverServers(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "a"), startServer(t, "b")
+	front, _ := startProxy(t, Options{}, service("service1", "connect.sid", a, b))
+	count := map[string]int{}
+	for range 10 {
+		r := newClient(t, front.URL).get("/service1")
+		count[r.answer.Name]++
+	}
+	if count["a"] != 5 || count["b"] != 5 {
+		t.Errorf("10 new clients went %v, want 5 and 5", count)
+	}
+}
+
+func TestKilledServerClientsMoveWithoutErrors(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "a"), startServer(t, "b")
+	svc := service("service1", "connect.sid", a, b)
+	front, _ := startProxy(t, Options{}, svc)
+
+	var clients []*client
+	for range 6 {
+		c := newClient(t, front.URL)
+		for range 3 {
+			if r := c.get("/service1"); r.status != 200 {
+				t.Fatalf("warm up: %v", r)
+			}
+		}
+		clients = append(clients, c)
+	}
+	a.kill()
+	aID, bID := testIDs.ID(a.addr), testIDs.ID(b.addr)
+	moved := 0
+	for _, c := range clients {
+		wasOnA := c.cookieID() == aID
+		start := time.Now()
+		r := c.get("/service1")
+		took := time.Since(start)
+		if r.status != 200 {
+			t.Fatalf("after the kill: %v, want 200", r)
+		}
+		if !wasOnA {
+			if r.answer.Name != "b" || r.answer.Count != 4 {
+				t.Errorf("a client of b got %s #%d, want b #4", r.answer.Name, r.answer.Count)
+			}
+			continue
+		}
+		moved++
+		if r.answer.Name != "b" || r.answer.Count != 1 {
+			t.Errorf("a client of a got %s #%d, want b #1 (a new session)", r.answer.Name, r.answer.Count)
+		}
+		if c.cookieID() != bID {
+			t.Errorf("moved client's cookie %q, want the new server's id %s", c.cookie, bID)
+		}
+		if took > time.Second {
+			t.Errorf("a request pinned to a dead server took %v; a refused connection must be retried at once", took)
+		}
+		if r := c.get("/service1"); r.answer.Name != "b" || r.answer.Count != 2 {
+			t.Errorf("moved client then got %s #%d, want b #2", r.answer.Name, r.answer.Count)
+		}
+	}
+	if moved != 3 {
+		t.Fatalf("%d clients were on a, want 3", moved)
+	}
+	if got := svc.Stats.Rebalanced.Load(); got != 3 {
+		t.Errorf("rebalanced %d, want 3", got)
+	}
+	if got := svc.Stats.Responses[5].Load(); got != 0 {
+		t.Errorf("%d 5xx answers, want none", got)
+	}
+	var deadA *backend.Backend
+	for _, bk := range svc.Pool.Backends() {
+		if bk.ID() == aID {
+			deadA = bk
+		}
+	}
+	if deadA.State() != backend.Down || deadA.Failures() == 0 {
+		t.Errorf("killed server is %v with %d failures, want down with at least one", deadA.State(), deadA.Failures())
+	}
+}
+
+func TestEveryServerDownGives503WithoutAddresses(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "a"), startServer(t, "b")
+	front, _ := startProxy(t, Options{}, service("service1", "connect.sid", a, b))
+	a.kill()
+	b.kill()
+	c := newClient(t, front.URL)
+	for range 2 { // first: connections refused; then: no server available
+		r := c.get("/service1")
+		if r.status != http.StatusServiceUnavailable {
+			t.Fatalf("got %v, want 503", r)
+		}
+		if strings.Contains(r.body, "127.0.0.1") || strings.Count(r.body, "\n") != 1 || len(r.body) > 100 {
+			t.Errorf("body %q: want one short line with no address", r.body)
+		}
+		if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+			t.Errorf("Content-Type %q", ct)
+		}
+	}
+}
+
+func TestEmptyServiceGives503(t *testing.T) {
+	t.Parallel()
+	front, _ := startProxy(t, Options{}, service("service2", ""))
+	r := newClient(t, front.URL).get("/service2")
+	if r.status != 503 || r.body != "no server available for service2\n" {
+		t.Errorf("got %v, want 503 no server available for service2", r)
+	}
+}
+
+func TestNoRoute(t *testing.T) {
+	t.Parallel()
+	front, _ := startProxy(t, Options{}, service("service1", "", startServer(t, "a")))
+	r := newClient(t, front.URL).get("/nope/%3Cscript%3E")
+	if r.status != 404 || r.body != "no route for /nope/%3Cscript%3E\n" {
+		t.Errorf("got %v, want 404 with the escaped path", r)
+	}
+	if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		t.Errorf("headers %v", r.header)
+	}
+	if r := newClient(t, front.URL).get(HealthPath); r.status != 200 || r.body != "ok\n" {
+		t.Errorf("%s: %v", HealthPath, r)
+	}
+}
+
+func TestForwardedHeadersAndHost(t *testing.T) {
+	t.Parallel()
+	a := startServer(t, "a")
+	front, _ := startProxy(t, Options{}, service("service1", "", a))
+	req, _ := http.NewRequest("GET", front.URL+"/service1/x?q=1", nil)
+	req.Host = "example.com:8080"
+	req.Header.Set("X-Forwarded-For", "203.0.113.7")
+	req.Header.Set("Cookie", "connect.sid=zz~keep; other=1")
+	newClient(t, front.URL).do(req)
+	got, _ := a.lastRequest()
+	checks := []struct{ what, got, want string }{
+		{"Host", got.Host, "example.com:8080"},
+		{"path", got.URL.RequestURI(), "/service1/x?q=1"},
+		{"X-Forwarded-For", got.Header.Get("X-Forwarded-For"), "203.0.113.7, 127.0.0.1"},
+		{"X-Forwarded-Proto", got.Header.Get("X-Forwarded-Proto"), "http"},
+		{"X-Forwarded-Host", got.Header.Get("X-Forwarded-Host"), "example.com:8080"},
+		{"Cookie of a service without cookie", got.Header.Get("Cookie"), "connect.sid=zz~keep; other=1"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: server got %q, want %q", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestCookiesStrippedInEveryHeader(t *testing.T) {
+	t.Parallel()
+	a := startServer(t, "a")
+	front, _ := startProxy(t, Options{}, service("service1", "connect.sid", a))
+	req, _ := http.NewRequest("GET", front.URL+"/service1", nil)
+	req.Header.Add("Cookie", `theme="dark"; connect.sid=unknown~v1`)
+	req.Header.Add("Cookie", "connect.sid=~v2; connect.sid=v3; x=a~b")
+	r := newClient(t, front.URL).do(req)
+	got, _ := a.lastRequest()
+	want := []string{`theme="dark"; connect.sid=v1`, "connect.sid=v2; connect.sid=v3; x=a~b"}
+	if g := got.Header.Values("Cookie"); strings.Join(g, "|") != strings.Join(want, "|") {
+		t.Errorf("server got Cookie %q, want %q", g, want)
+	}
+	if r.status != 200 {
+		t.Errorf("got %v", r)
+	}
+}
+
+func TestMalformedCookiesNeverBreak(t *testing.T) {
+	t.Parallel()
+	a := startServer(t, "a")
+	front, _ := startProxy(t, Options{}, service("service1", "connect.sid", a))
+	// Sent raw: Go's client refuses some of these.
+	for _, h := range []string{"=", ";;;", "connect.sid", "connect.sid=\"", "connect.sid=~", "connect.sid=~~~", "\x01\x7f\xff", "connect.sid=\xff~\x00", strings.Repeat("connect.sid=a~b;", 500)} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "GET /service1 HTTP/1.1\r\nHost: x\r\nCookie: "+h+"\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil {
+			t.Fatalf("Cookie %q: %v", h, err)
+		}
+		if resp.StatusCode != 200 && resp.StatusCode != 400 {
+			t.Errorf("Cookie %q: status %d, want 200 (or 400 from the HTTP server for bytes it rejects)", h, resp.StatusCode)
+		}
+	}
+}
+
+func TestNoCacheMergesCacheControl(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"", "private"},
+		{"public, max-age=60", "max-age=60, private"},
+		{"no-cache", "no-cache, private"},
+		{"private, max-age=0", "private, max-age=0"},
+		{`private="set-cookie", s-maxage=10`, "private, s-maxage=10"},
+	}
+	for _, tt := range tests {
+		var in []string
+		if tt.in != "" {
+			in = []string{tt.in}
+		}
+		if got := privateCache(in); got != tt.want {
+			t.Errorf("privateCache(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRetryKeepsTheRequestBody(t *testing.T) {
+	t.Parallel()
+	a, dead := startServer(t, "a"), startServer(t, "dead")
+	svc := service("service1", "connect.sid", a, dead)
+	front, _ := startProxy(t, Options{}, svc)
+	dead.kill() // never contacted: the proxy has no kept-alive connection to it
+	c := newClient(t, front.URL)
+	req, _ := http.NewRequest("POST", front.URL+"/service1", strings.NewReader("hello body"))
+	req.Header.Set("Cookie", "connect.sid="+testIDs.ID(dead.addr)+"~s:old")
+	r := c.do(req)
+	if r.status != 200 || r.answer.Name != "a" {
+		t.Fatalf("POST pinned to a dead server: %v", r)
+	}
+	if _, body := a.lastRequest(); body != "hello body" {
+		t.Errorf("the retried server got body %q", body)
+	}
+	if c.cookieID() != testIDs.ID(a.addr) {
+		t.Errorf("cookie %q, want the id of a", c.cookie)
+	}
+}
+
+func TestRequestsRightAfterAKill(t *testing.T) {
+	t.Parallel()
+	// The proxy holds kept-alive connections to both servers when one
+	// stops; the next requests, sent at once, must not fail.
+	for range 5 {
+		a, b := startServer(t, "a"), startServer(t, "b")
+		front, _ := startProxy(t, Options{}, service("service1", "connect.sid", a, b))
+		c := newClient(t, front.URL)
+		c.get("/service1")
+		newClient(t, front.URL).get("/service1") // the other server
+		if c.get("/service1").answer.Name == "a" {
+			a.kill()
+		} else {
+			b.kill()
+		}
+		for range 3 {
+			if r := c.get("/service1"); r.status != 200 {
+				t.Fatalf("GET right after a kill: %v", r)
+			}
+			if r := newClient(t, front.URL).get("/service1"); r.status != 200 {
+				t.Fatalf("new client right after a kill: %v", r)
+			}
+		}
+	}
+}
+
+func TestSlowServerGives504(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{strings.TrimPrefix(slow.URL, "http://")})
+	svc := &Service{Name: "slow", VirtualHost: "*/slow", Pool: pool}
+	front, _ := startProxy(t, Options{Transport: NewTransport(TransportOptions{ResponseHeaderTimeout: 50 * time.Millisecond})}, svc)
+	r := newClient(t, front.URL).get("/slow")
+	if r.status != http.StatusGatewayTimeout || strings.Contains(r.body, "127.0.0.1") {
+		t.Errorf("got %v, want 504 without address", r)
+	}
+}
+
+func TestResponsesStream(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "second\n")
+	}))
+	t.Cleanup(srv.Close)
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
+	front, _ := startProxy(t, Options{}, &Service{Name: "s", VirtualHost: "*/s", Pool: pool})
+	resp, err := http.Get(front.URL + "/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "first\n" {
+		t.Fatalf("first chunk %q, %v", line, err)
+	}
+	close(release) // the server finishes only after we got the first chunk
+	rest, _ := io.ReadAll(br)
+	if string(rest) != "second\n" {
+		t.Errorf("rest %q", rest)
+	}
+}
+
+func TestUpgradePassesThrough(t *testing.T) {
+	t.Parallel()
+	// A server that switches to an echo protocol, like a websocket.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "upgrade expected", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		brw.WriteString("echo: " + line)
+		brw.Flush()
+	}))
+	t.Cleanup(srv.Close)
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
+	front, _ := startProxy(t, Options{}, &Service{Name: "ws", VirtualHost: "*/ws", Pool: pool})
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade answer %v, %v", resp, err)
+	}
+	io.WriteString(conn, "hello\n")
+	line, _ := br.ReadString('\n')
+	if line != "echo: hello\n" {
+		t.Errorf("through the tunnel got %q", line)
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	buf := &lockedWriter{w: new(bytes.Buffer)}
+	log := slog.New(slog.NewTextHandler(buf, nil))
+	a := startServer(t, "a")
+	front, _ := startProxy(t, Options{Log: log, AccessLog: true}, service("service1", "connect.sid", a))
+	newClient(t, front.URL).get("/service1")
+	// The line is written once the answer is out: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(buf.String(), "status=") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	out := buf.String()
+	for _, want := range []string{"route=service1", "server=" + testIDs.ID(a.addr), "status=200", "sticky=new", "dur_ms="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("access log %q lacks %q", out, want)
+		}
+	}
+	if strings.Contains(out, "s:") {
+		t.Errorf("access log %q shows a cookie value", out)
+	}
+}
+
+func BenchmarkProxyStickyHit(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<h1>I'm service1 on bench non unique visits 1</h1>")
+	}))
+	defer srv.Close()
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
+	id := pool.Backends()[0].ID()
+	h := NewHandler(Options{})
+	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1, */service1/*", Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool}})
+	h.SetTable(tb)
+	front := httptest.NewServer(h)
+	defer front.Close()
+	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 10}}
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", front.URL+"/service1", nil)
+	req.Header.Set("Cookie", "_ga=GA1.1.1; connect.sid="+id+"~s%3Aabc.def; theme=dark")
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := cl.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

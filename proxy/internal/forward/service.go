@@ -1,0 +1,162 @@
+// Package forward is the proxy's request path: route the request to a
+// service, take the sticky id off its cookie, pick a server, forward with
+// httputil.ReverseProxy, retry a failed connection on another server, and put
+// the answering server's id on the service's Set-Cookie.
+package forward
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+)
+
+// Service is one routed service. Its fields are set before it goes into a
+// Table and never change after: a reload builds new Services that share the
+// Pool and the Stats of the old ones.
+type Service struct {
+	Name        string
+	VirtualHost string // dockercloud VIRTUAL_HOST, e.g. "*/service1, */service1/*"
+	// Cookie is the name of the backend's session cookie to prefix with the
+	// server id (HAProxy `cookie NAME prefix`); "" means not sticky.
+	Cookie string
+	// NoCache adds "Cache-Control: private" to a response whose Set-Cookie
+	// was prefixed. HAProxy's nocache does nothing in prefix mode; we do it
+	// so a shared cache never hands one client's server id to another.
+	NoCache bool
+	// Retries is how many other servers a request that could not connect
+	// is tried on (HAProxy `retries` with `option redispatch`).
+	Retries int
+	Pool    *backend.Pool
+	Stats   *Stats // nil: NewTable makes one
+}
+
+// Sticky is what the sticky cookie did for a request.
+type Sticky uint8
+
+// The sticky outcomes, as in the access log and /stats.
+const (
+	NotSticky  Sticky = iota // the service has no cookie
+	Hit                      // the cookie's server answered
+	New                      // no id in the request: balanced, the response may set one
+	Rebalanced               // an id that names no live server, or whose server refused: balanced
+)
+
+func (s Sticky) String() string {
+	switch s {
+	case Hit:
+		return "hit"
+	case New:
+		return "new"
+	case Rebalanced:
+		return "rebalanced"
+	}
+	return ""
+}
+
+// Stats counts what a service did. Everything is atomic; the admin port
+// reads it while requests write it.
+type Stats struct {
+	Hits, New, Rebalanced atomic.Uint64
+	// Responses counts answers by status class: [2] is 2xx...; [0] counts
+	// requests that got no answer (the client went away).
+	Responses [6]atomic.Uint64
+	Duration  Histogram
+}
+
+func (s *Stats) record(sticky Sticky, status int, d time.Duration) {
+	switch sticky {
+	case Hit:
+		s.Hits.Add(1)
+	case New:
+		s.New.Add(1)
+	case Rebalanced:
+		s.Rebalanced.Add(1)
+	}
+	class := status / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	s.Responses[class].Add(1)
+	s.Duration.Observe(d)
+}
+
+// Buckets are the upper bounds of the duration histogram, in seconds.
+var Buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// Histogram counts durations into Buckets without locks.
+type Histogram struct {
+	counts [14]atomic.Uint64 // per bucket (not cumulative); the last is +Inf
+	sumNs  atomic.Int64
+}
+
+// Observe adds one duration.
+func (h *Histogram) Observe(d time.Duration) {
+	s := d.Seconds()
+	i := 0
+	for i < len(Buckets) && s > Buckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(int64(d))
+}
+
+// Snapshot returns the cumulative count per bucket upper bound, the total
+// count and the sum in seconds, as Prometheus wants them.
+func (h *Histogram) Snapshot() (buckets map[float64]uint64, count uint64, sum float64) {
+	buckets = make(map[float64]uint64, len(Buckets))
+	for i, ub := range Buckets {
+		count += h.counts[i].Load()
+		buckets[ub] = count
+	}
+	count += h.counts[len(Buckets)].Load()
+	return buckets, count, time.Duration(h.sumNs.Load()).Seconds()
+}
+
+// Table is the routing table and its services, built once per configuration
+// and then only read.
+type Table struct {
+	routes   route.Table[*Service]
+	services []*Service
+}
+
+// NewTable routes each service's VirtualHost to it. Services keep their order.
+func NewTable(services []*Service) (*Table, error) {
+	t := &Table{services: services}
+	for _, s := range services {
+		if s.Pool == nil {
+			return nil, fmt.Errorf("service %s has no pool", s.Name)
+		}
+		if s.Stats == nil {
+			s.Stats = new(Stats)
+		}
+		if err := t.routes.Add(s.VirtualHost, s); err != nil {
+			return nil, fmt.Errorf("service %s: virtual_host: %w", s.Name, err)
+		}
+	}
+	return t, nil
+}
+
+// Services lists the services in configuration order.
+func (t *Table) Services() []*Service { return t.services }
+
+// Route is one routing rule and the service it leads to.
+type Route struct {
+	Rule    string // in VIRTUAL_HOST form, e.g. "*/service1/*"
+	Service string
+}
+
+// Routes lists the routing rules, most specific first (the order they are
+// tried in), with their service.
+func (t *Table) Routes() []Route {
+	var out []Route
+	t.routes.Each(func(r route.Rule, s *Service) {
+		out = append(out, Route{Rule: r.String(), Service: s.Name})
+	})
+	return out
+}
+
+// Match finds the service for a request's host and path.
+func (t *Table) Match(host, path string) (*Service, bool) { return t.routes.Match(host, path) }

@@ -1,0 +1,186 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+)
+
+// TransportOptions are the upstream timeouts (dockercloud's TIMEOUT
+// "connect" and "server"). Zero fields take the defaults shown.
+type TransportOptions struct {
+	ConnectTimeout        time.Duration // 5s: a dial that takes longer fails and is retried elsewhere
+	ResponseHeaderTimeout time.Duration // 50s: from the request sent to the response headers
+	IdleConnTimeout       time.Duration // 90s: idle keep-alive connections to servers
+	MaxIdleConnsPerHost   int           // 128
+}
+
+// DialError is a failure to connect to a server: nothing of the request was
+// sent, so it is safe to retry on another server whatever the method.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+func (e *DialError) Error() string { return "connecting to " + e.Addr + ": " + e.Err.Error() }
+func (e *DialError) Unwrap() error { return e.Err }
+
+// NewTransport returns the http.Transport the proxy uses for one attempt:
+// its dial errors are *DialError, it never uses an HTTP proxy from the
+// environment, and it never asks for compression (the client's
+// Accept-Encoding goes through as it is, and so does the answer).
+func NewTransport(o TransportOptions) *http.Transport {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
+	}
+	if o.ResponseHeaderTimeout <= 0 {
+		o.ResponseHeaderTimeout = 50 * time.Second
+	}
+	if o.IdleConnTimeout <= 0 {
+		o.IdleConnTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConnsPerHost <= 0 {
+		o.MaxIdleConnsPerHost = 128
+	}
+	d := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &DialError{Addr: addr, Err: err}
+			}
+			return conn, nil
+		},
+		MaxIdleConns:          0, // no global limit; per host below
+		MaxIdleConnsPerHost:   o.MaxIdleConnsPerHost,
+		IdleConnTimeout:       o.IdleConnTimeout,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+// retrier is the ReverseProxy's Transport: it sends the request to the
+// pinned server or a balanced one, and when the connection fails it marks
+// that server down and tries another (HAProxy `retries` with `option
+// redispatch`, but at once: a refused connection costs milliseconds, not
+// HAProxy's retry delay).
+type retrier struct{ h *Handler }
+
+func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
+	c := callFrom(req.Context())
+	if c == nil {
+		return nil, errors.New("forward: request without a call")
+	}
+	svc := c.svc
+	var body *retryBody
+	if req.Body != nil && req.Body != http.NoBody {
+		// The transport closes the body when an attempt fails; keep it
+		// open for the next one. The server closes the real one when the
+		// handler returns.
+		body = &retryBody{rc: req.Body}
+		req.Body = body
+		// Lets the transport resend on a fresh connection when a reused
+		// one fails before anything was written.
+		req.GetBody = func() (io.ReadCloser, error) {
+			if body.read.Load() {
+				return nil, errBodyRead
+			}
+			return body, nil
+		}
+	}
+	var triedBuf [4]*backend.Backend
+	tried := triedBuf[:0]
+	var lastErr error
+	for attempt := 0; attempt <= svc.Retries; attempt++ {
+		b := c.pinned
+		if attempt > 0 || b == nil || !b.Available() {
+			var ok bool
+			if b, ok = svc.Pool.Pick(tried...); !ok {
+				break
+			}
+		}
+		b.Acquire()
+		req.URL.Host = b.Addr()
+		resp, err := t.h.transport.RoundTrip(req)
+		if err == nil {
+			c.srv = b
+			c.sticky = outcome(c, b)
+			return resp, nil
+		}
+		unread := body == nil || !body.read.Load()
+		if unread && req.Context().Err() == nil && err.Error() == errServerClosedIdle {
+			// The server closed a kept-alive connection just as we sent on
+			// it: it never saw the request (the transport resends such
+			// requests itself only when they are idempotent).
+			b.Cancel()
+			tried = append(tried, b)
+			lastErr = err
+			continue
+		}
+		var de *DialError
+		if !errors.As(err, &de) || !unread || req.Context().Err() != nil {
+			// The request may have reached the server: not ours to repeat.
+			b.Release()
+			return nil, err
+		}
+		b.Unacquire()
+		if b.SetUp(false) {
+			t.h.log.Warn("server down: connection failed", "service", svc.Name, "server", b.ID(), "addr", b.Addr(), "err", de.Err)
+		}
+		tried = append(tried, b)
+		lastErr = err
+	}
+	if c.svc.Cookie != "" {
+		c.sticky = outcome(c, nil)
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, errNoServer
+}
+
+// errServerClosedIdle is the text of net/http's unexported error for a
+// kept-alive connection the server closed before the request was sent.
+const errServerClosedIdle = "http: server closed idle connection"
+
+var errBodyRead = errors.New("request body already sent")
+
+// outcome says what stickiness did for a request answered by b.
+func outcome(c *call, b *backend.Backend) Sticky {
+	switch {
+	case c.svc.Cookie == "":
+		return NotSticky
+	case c.pinned != nil && c.pinned == b:
+		return Hit
+	case len(c.ids) > 0:
+		return Rebalanced
+	}
+	return New
+}
+
+// retryBody keeps a request body open across attempts and tells whether any
+// of it was read (then the request is no longer safe to retry).
+type retryBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *retryBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.read.Store(true)
+	}
+	return n, err
+}
+
+// Close does nothing: the body belongs to the incoming request, which the
+// HTTP server closes when the handler returns.
+func (b *retryBody) Close() error { return nil }
