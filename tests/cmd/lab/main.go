@@ -1,0 +1,240 @@
+// Command lab is `make lab`: the sticky-vs-stateless experiment. It starts a local stack
+// per arm (or measures a deployed one with URL=...), sends the same load of simulated
+// visitors to each, makes the events happen, prints the results table and writes the
+// report folder lab-results/<time>/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/swarm-affinity/swarm-affinity/tests/lab"
+)
+
+func main() {
+	// When make (our parent) dies, we get SIGTERM and stop the stacks, rather than linger.
+	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "make lab:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+// config is every setting of the command, parsed once.
+type config struct {
+	lab.Settings
+	bin    string
+	out    string
+	events string
+	arms   string
+}
+
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	var errs []error
+	envInt := func(name string, def int) int {
+		v := getenv(name)
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not a number", name, v))
+			return def
+		}
+		return n
+	}
+	envStr := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	d := lab.Settings{}.WithDefaults()
+	fs.IntVar(&c.Clients, "clients", envInt("CLIENTS", d.Clients), "simulated visitors per arm (env CLIENTS)")
+	fs.IntVar(&c.Requests, "requests", envInt("REQUESTS", d.Requests), "requests per visitor (env REQUESTS)")
+	fs.IntVar(&c.Parallel, "parallel", envInt("PARALLEL", d.Parallel), "visitors of an arm active at once (env PARALLEL)")
+	fs.IntVar(&c.Replicas, "replicas", envInt("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
+	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
+		"default kill,scale on local stacks, none against URL (env EVENTS)")
+	fs.StringVar(&c.arms, "arms", envStr("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
+	fs.StringVar(&c.URL, "url", getenv("URL"), "a deployed stack's proxy, e.g. http://127.0.0.1; empty: local stacks (env URL)")
+	fs.StringVar(&c.bin, "bin", envStr("BIN", "bin"), "folder with the built binaries (env BIN)")
+	fs.StringVar(&c.out, "out", envStr("LAB_RESULTS", "lab-results"), "where the report folders go (env LAB_RESULTS)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Errorf("unexpected argument %q; settings are variables, e.g. make lab CLIENTS=30 EVENTS=kill", fs.Arg(0)))
+	}
+	switch {
+	case c.events == "" && c.URL == "":
+		c.Events = []string{lab.Kill, lab.Scale}
+	case c.events == "" || c.events == "none":
+		c.Events = []string{}
+	default:
+		c.Events = splitList(c.events)
+	}
+	c.Arms = splitList(c.arms)
+	if err := c.Check(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return c, usageError{errors.Join(errs...)}
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.ToLower(f))
+	}
+	return out
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	dir := filepath.Join(c.out, began.UTC().Format("2006-01-02_15-04-05"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "stack.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	where := "local stacks, one per arm, started from " + c.bin + "/"
+	if c.URL != "" {
+		where = "the stack at " + c.URL
+	}
+	events := strings.Join(c.Events, ", ")
+	if events == "" {
+		events = "none"
+	}
+	fmt.Fprintf(stdout, "Lab: %d visitors per arm (%d at a time), %d requests each; events: %s; on %s.\n",
+		c.Clients, c.Parallel, c.Requests, events, where)
+
+	p := newProgress(stderr)
+	res, err := lab.Run(ctx, lab.Config{
+		Settings: c.Settings,
+		BinDir:   c.bin,
+		StackLog: logFile,
+		OnStart:  func(arms []string) { p.start(c.Clients * c.Requests * len(arms)) },
+		OnAnswer: func(string) { p.add() },
+		OnEvent:  p.event,
+	})
+	p.finish()
+	if err != nil {
+		return fmt.Errorf("%w\n(the processes' output is in %s)", err, logFile.Name())
+	}
+	if err := lab.WriteReport(dir, res); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	lab.PrintTable(stdout, res)
+	fmt.Fprintf(stdout, "\nThe load took %.1f s; the whole lab %.1f s.\n", res.DurationS, time.Since(began).Seconds())
+	fmt.Fprintf(stdout, "Report: %s (open it in a browser; charts, results.csv and every answer beside it)\n",
+		filepath.Join(dir, lab.ReportHTML))
+	return nil
+}
+
+// progress is the bar on a terminal, and a line per event elsewhere (a log, CI).
+type progress struct {
+	mu  sync.Mutex
+	w   io.Writer
+	bar *progressbar.ProgressBar
+	tty bool
+}
+
+func newProgress(w io.Writer) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, tty: ok && term.IsTerminal(int(f.Fd()))}
+}
+
+func (p *progress) start(total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.tty {
+		fmt.Fprintf(p.w, "sending %d requests...\n", total)
+		return
+	}
+	p.bar = progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.w),
+		progressbar.OptionSetDescription("requests"),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetRenderBlankState(true),
+	)
+}
+
+func (p *progress) add() {
+	if p.bar != nil {
+		p.bar.Add(1) // the bar has its own lock
+	}
+}
+
+func (p *progress) event(arm string, ev lab.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	what := fmt.Sprintf("%s: %s %s", arm, ev.Kind, ev.Replica)
+	switch {
+	case ev.EndMS == 0:
+		what += "..."
+	case ev.Error != "":
+		what += " failed: " + ev.Error
+	default:
+		what += " done"
+	}
+	if p.bar != nil {
+		p.bar.Describe(what)
+		return
+	}
+	fmt.Fprintln(p.w, what)
+}
+
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
+}

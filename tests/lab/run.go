@@ -1,0 +1,434 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+)
+
+// Settings are the sizes and events of a run: what a student changes, and what the
+// report repeats so a run can be told from another.
+type Settings struct {
+	// Clients is how many visitors each arm simulates. They arrive over the run:
+	// Parallel at a time, each makes Requests requests with its own cookies and leaves,
+	// and the next one arrives. 0 means 60.
+	Clients int `json:"clients"`
+	// Requests per visitor; 0 means 40.
+	Requests int `json:"requests"`
+	// Parallel is how many visitors of an arm are active at once; 0 means 4.
+	Parallel int `json:"parallel"`
+	// Replicas each arm starts with (local stacks only); 0 means 2, as in the tutorial.
+	Replicas int `json:"replicas"`
+	// Events happen in this order while the load runs, spread evenly over it:
+	// Kill, Scale, Restart. Local stacks only.
+	Events []string `json:"events"`
+	// Arms to run, by name; nil means all three (sticky, stateless, neither).
+	Arms []string `json:"arms"`
+	// URL is a deployed stack's proxy, e.g. http://127.0.0.1; empty means the lab
+	// starts (and stops) a local stack per arm from BinDir.
+	URL string `json:"url,omitempty"`
+}
+
+// Config is what Run needs.
+type Config struct {
+	Settings
+	// BinDir holds service1 and proxy for the local stacks (`make build`: bin/).
+	BinDir string
+	// StackLog receives the output of the local stacks' processes; nil discards it.
+	StackLog io.Writer
+	// OnStart, if set, is called once the arms are ready, just before the load starts.
+	OnStart func(arms []string)
+	// OnAnswer, if set, is called after every request, from many goroutines at once.
+	OnAnswer func(arm string)
+	// OnEvent, if set, is called when an event starts (EndMS 0) and when it ends.
+	OnEvent func(arm string, ev Event)
+}
+
+// arm is one set-up under test.
+type arm struct {
+	name  string
+	title string
+	// stack is the local stack of the arm: one service, service1, behind the proxy.
+	stack localstack.Config
+}
+
+// arms are the three set-ups, in the order the report shows them.
+var arms = []arm{
+	{"sticky", "memory sessions behind the sticky prefix cookie (the tutorial's service1)",
+		localstack.Config{Services: []localstack.Service{{Name: "service1", Sticky: true}}}},
+	{"stateless", "sessions kept in a signed cookie, plain round robin",
+		localstack.Config{Store: "cookie", Services: []localstack.Service{{Name: "service1"}}}},
+	{"neither", "memory sessions, plain round robin: the mistake the tutorial prevents",
+		localstack.Config{Services: []localstack.Service{{Name: "service1"}}}},
+}
+
+// ArmNames lists the arms in report order.
+func ArmNames() []string {
+	var names []string
+	for _, a := range arms {
+		names = append(names, a.name)
+	}
+	return names
+}
+
+func armByName(name string) (arm, bool) {
+	i := slices.IndexFunc(arms, func(a arm) bool { return a.name == name })
+	if i < 0 {
+		return arm{}, false
+	}
+	return arms[i], true
+}
+
+// WithDefaults fills in the zero values as documented on Settings.
+func (s Settings) WithDefaults() Settings {
+	if s.Clients == 0 {
+		s.Clients = 60
+	}
+	if s.Requests == 0 {
+		s.Requests = 40
+	}
+	if s.Parallel == 0 {
+		s.Parallel = 4
+	}
+	if s.Replicas == 0 {
+		s.Replicas = 2
+	}
+	if s.Arms == nil {
+		s.Arms = ArmNames()
+	}
+	if s.Events == nil {
+		s.Events = []string{}
+	}
+	return s
+}
+
+// Check reports every setting that cannot work, each with the way to fix it.
+func (s Settings) Check() error {
+	var errs []error
+	if s.Clients < 1 || s.Clients > 10000 {
+		errs = append(errs, fmt.Errorf("CLIENTS=%d: choose 1 to 10000 visitors per arm", s.Clients))
+	}
+	if s.Requests < 2 || s.Requests > 10000 {
+		errs = append(errs, fmt.Errorf("REQUESTS=%d: choose 2 to 10000 requests per visitor (continuity needs two)", s.Requests))
+	}
+	if s.Parallel < 1 || s.Parallel > 200 {
+		errs = append(errs, fmt.Errorf("PARALLEL=%d: choose 1 to 200 visitors at once", s.Parallel))
+	}
+	if s.Replicas < 1 || s.Replicas > 20 {
+		errs = append(errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", s.Replicas))
+	}
+	seen := map[string]bool{}
+	for _, e := range s.Events {
+		switch {
+		case e != Kill && e != Scale && e != Restart:
+			errs = append(errs, fmt.Errorf("EVENTS: unknown event %q; choose from kill, scale, restart, e.g. EVENTS=kill,scale", e))
+		case seen[e]:
+			errs = append(errs, fmt.Errorf("EVENTS: %q is there twice; each event happens once per run", e))
+		}
+		seen[e] = true
+	}
+	if seen[Kill] && s.Replicas < 2 && !seen[Scale] {
+		errs = append(errs, errors.New("EVENTS=kill with REPLICAS=1 leaves nothing to fail over to; use REPLICAS=2 or more"))
+	}
+	for _, a := range s.Arms {
+		if _, ok := armByName(a); !ok {
+			errs = append(errs, fmt.Errorf("arm %q: choose from %s", a, strings.Join(ArmNames(), ", ")))
+		}
+	}
+	if s.URL != "" {
+		if !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://") {
+			errs = append(errs, fmt.Errorf("URL=%q: give the proxy's address with its scheme, e.g. URL=http://127.0.0.1", s.URL))
+		}
+		if len(s.Events) > 0 {
+			errs = append(errs, errors.New("EVENTS work on the local stacks only: against a deployed stack, "+
+				"run the lab without EVENTS and change the stack by hand while it runs (see LAB.md, \"Against a swarm\")"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Results is everything one run saw.
+type Results struct {
+	Started  time.Time `json:"started"`
+	Settings Settings  `json:"settings"`
+	// Mode is "local" (the lab started its own stacks) or "url".
+	Mode string `json:"mode"`
+	// Notes say what the run could not do (an arm a deployed stack does not have).
+	Notes []string `json:"notes,omitempty"`
+	// DurationS is the wall time of the load, from the first request to the last answer.
+	DurationS float64     `json:"duration_s"`
+	Arms      []ArmResult `json:"arms"`
+}
+
+// ArmResult is what one arm saw.
+type ArmResult struct {
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	URL   string `json:"url"`
+	// Replicas lists every replica the arm had or answered from, in start order.
+	Replicas []string `json:"replicas"`
+	Events   []Event  `json:"events"`
+	// StartMS and EndMS bound the arm's load on the lab's clock.
+	StartMS float64  `json:"start_ms"`
+	EndMS   float64  `json:"end_ms"`
+	Summary Summary  `json:"summary"`
+	Answers []Answer `json:"answers"`
+}
+
+// target is an arm made ready to run: where to send the load, and how to change it.
+type target struct {
+	arm   arm
+	url   string
+	stack *localstack.Stack // nil against a deployed stack
+}
+
+// Run starts a local stack per arm (or finds the arms of the stack at cfg.URL), sends the
+// same load to every arm at once, makes the events happen, and measures. The local
+// stacks are stopped before Run returns. An error means no usable result.
+func Run(ctx context.Context, cfg Config) (*Results, error) {
+	cfg.Settings = cfg.WithDefaults()
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	var targets []*target
+	var notes []string
+	var err error
+	mode := "local"
+	if cfg.URL != "" {
+		mode = "url"
+		targets, notes, err = findArms(ctx, cfg.URL, cfg.Arms)
+	} else {
+		targets, err = startArms(ctx, cfg)
+		defer func() {
+			for _, t := range targets {
+				t.stack.Close()
+			}
+		}()
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	if cfg.OnStart != nil {
+		var names []string
+		for _, t := range targets {
+			names = append(names, t.arm.name)
+		}
+		cfg.OnStart(names)
+	}
+	res := &Results{Started: time.Now().UTC(), Settings: cfg.Settings, Mode: mode, Notes: notes}
+	t0 := time.Now()
+	res.Arms = make([]ArmResult, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { res.Arms[i] = runArm(ctx, cfg, t, t0) })
+	}
+	wg.Wait()
+	res.DurationS = time.Since(t0).Seconds()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("the run was interrupted: %w", err)
+	}
+	for i := range res.Arms {
+		res.Arms[i].Summary = Summarize(&res.Arms[i])
+	}
+	return res, nil
+}
+
+// startArms starts the arms' local stacks side by side.
+func startArms(ctx context.Context, cfg Config) ([]*target, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	targets := make([]*target, len(cfg.Arms))
+	errs := make([]error, len(cfg.Arms))
+	var wg sync.WaitGroup
+	for i, name := range cfg.Arms {
+		a, _ := armByName(name)
+		sc := a.stack
+		sc.BinDir = cfg.BinDir
+		sc.Replicas = cfg.Replicas
+		sc.Out = prefixed(cfg.StackLog, name)
+		wg.Go(func() {
+			s, err := localstack.Start(ctx, sc)
+			if err != nil {
+				errs[i] = fmt.Errorf("starting the %s arm's stack: %w", name, err)
+				return
+			}
+			targets[i] = &target{arm: a, url: s.URL() + "/service1", stack: s}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, t := range targets {
+			if t != nil {
+				t.stack.Close()
+			}
+		}
+		return nil, err
+	}
+	return targets, nil
+}
+
+// runArm sends the arm's load and makes its events happen at their share of the load.
+func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult {
+	res := ArmResult{Name: t.arm.name, Title: t.arm.title, URL: t.url, Events: []Event{}}
+	total := int64(cfg.Clients * cfg.Requests)
+	var done atomic.Int64
+	transport := &http.Transport{
+		MaxIdleConns:        cfg.Parallel * 2,
+		MaxIdleConnsPerHost: cfg.Parallel * 2,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+	defer transport.CloseIdleConnections()
+
+	queue := make(chan int, cfg.Clients)
+	for id := range cfg.Clients {
+		queue <- id
+	}
+	close(queue)
+	res.StartMS = ms(time.Since(t0))
+	logs := make([][]Answer, cfg.Parallel)
+	var load sync.WaitGroup
+	for w := range cfg.Parallel {
+		load.Go(func() {
+			for id := range queue {
+				v := newVisitor(id, t.url, transport)
+				for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
+					logs[w] = append(logs[w], v.visit(ctx, seq, t0))
+					done.Add(1)
+					if cfg.OnAnswer != nil {
+						cfg.OnAnswer(t.arm.name)
+					}
+				}
+			}
+		})
+	}
+	loadDone := make(chan struct{})
+	go func() { load.Wait(); close(loadDone) }()
+
+	if t.stack != nil {
+		for i, kind := range cfg.Events {
+			at := total * int64(i+1) / int64(len(cfg.Events)+1)
+			if !waitCount(&done, at, loadDone) {
+				break // the load ended first (interrupted): no point changing the stack
+			}
+			for _, ev := range happen(ctx, t, kind, t0, cfg.OnEvent) {
+				res.Events = append(res.Events, ev)
+			}
+		}
+	}
+	<-loadDone
+	res.EndMS = ms(time.Since(t0))
+	if t.stack != nil {
+		for _, r := range t.stack.Replicas("service1") {
+			res.Replicas = append(res.Replicas, r.Name)
+		}
+	}
+	for _, l := range logs {
+		res.Answers = append(res.Answers, l...)
+	}
+	slices.SortFunc(res.Answers, func(a, b Answer) int {
+		if a.Visitor != b.Visitor {
+			return a.Visitor - b.Visitor
+		}
+		return a.Seq - b.Seq
+	})
+	return res
+}
+
+// waitCount waits until done reaches at; false if the load ended before.
+func waitCount(done *atomic.Int64, at int64, loadDone <-chan struct{}) bool {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for done.Load() < at {
+		select {
+		case <-loadDone:
+			return done.Load() >= at
+		case <-tick.C: // polling a counter, not waiting for time to pass
+		}
+	}
+	return true
+}
+
+// happen makes one event happen to the arm's local stack and records it.
+func happen(ctx context.Context, t *target, kind string, t0 time.Time, notify func(string, Event)) []Event {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	record := func(ev Event, do func() (string, error)) Event {
+		ev.Kind = kind
+		ev.StartMS = ms(time.Since(t0))
+		if notify != nil {
+			notify(t.arm.name, ev)
+		}
+		name, err := do()
+		if name != "" {
+			ev.Replica = name
+		}
+		if err != nil {
+			ev.Error = err.Error()
+		}
+		ev.EndMS = ms(time.Since(t0))
+		if notify != nil {
+			notify(t.arm.name, ev)
+		}
+		return ev
+	}
+	running := t.stack.RunningReplicas("service1")
+	switch kind {
+	case Kill:
+		if len(running) == 0 {
+			return []Event{{Kind: kind, Error: "no replica left to kill"}}
+		}
+		victim := running[0]
+		return []Event{record(Event{Replica: victim}, func() (string, error) {
+			return victim, t.stack.KillReplica(victim)
+		})}
+	case Scale:
+		return []Event{record(Event{}, func() (string, error) {
+			r, err := t.stack.AddReplica(ctx, "service1")
+			if err != nil {
+				return "", err
+			}
+			return r.Name, nil
+		})}
+	case Restart:
+		var evs []Event
+		for _, name := range running {
+			evs = append(evs, record(Event{Replica: name}, func() (string, error) {
+				return name, t.stack.RestartReplica(ctx, name)
+			}))
+		}
+		return evs
+	}
+	return nil
+}
+
+// prefixed writes each line the stack's processes print with the arm's name in front.
+func prefixed(w io.Writer, name string) io.Writer {
+	if w == nil {
+		return nil
+	}
+	return &prefixWriter{w: w, prefix: []byte(fmt.Sprintf("%-9s ", name))}
+}
+
+type prefixWriter struct {
+	w      io.Writer
+	prefix []byte
+}
+
+// Write relies on localstack writing one whole line per call.
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append(slices.Clone(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
