@@ -1,0 +1,264 @@
+// Package admin serves the proxy's admin port:
+//
+//	GET /stats     HTML for people; JSON with "Accept: application/json" or ?format=json
+//	GET /metrics   Prometheus text format (its own registry)
+//	GET /healthz   200 "ok" while the process runs
+//	GET /readyz    200 "ready" when every service has an available server,
+//	               else 503 with one line per service that has none
+//
+// With Options.Auth ("user:pass", from STATS_AUTH) /stats and /metrics ask
+// for HTTP basic auth, compared in constant time; /healthz and /readyz stay
+// open for orchestrators and reveal nothing.
+//
+// The stats JSON, read by the lab and e2e tests (field names are stable):
+//
+//	{
+//	  "version": "dev",
+//	  "uptime_s": 12.5,
+//	  "routes": [{"rule": "*/service1/*", "service": "service1"}, ...],  // most specific first
+//	  "services": [{
+//	    "name": "service1",
+//	    "cookie": "connect.sid",            // "" when not sticky
+//	    "nocache": true,
+//	    "balance": "roundrobin",            // or "leastconn"
+//	    "available": 2,                     // servers taking new requests
+//	    "servers": [{
+//	      "id": "xcspayso7h",               // the cookie prefix
+//	      "address": "10.0.1.5:8080",
+//	      "state": "up",                    // "up", "down" or "draining"
+//	      "active": 0,                      // requests in flight
+//	      "requests": 42,                   // answered (or being answered)
+//	      "failures": 1                     // attempts that could not connect
+//	    }],
+//	    "sticky": {"hits": 40, "new": 2, "rebalanced": 1},
+//	    "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}
+//	  }]
+//	}
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+)
+
+// Options configure the admin handler.
+type Options struct {
+	// Table returns the routing table in use (required).
+	Table func() *forward.Table
+	// Auth is "user:pass" for basic auth on /stats and /metrics; "" is open.
+	Auth string
+	// Ready returns nil when the proxy serves traffic (nil func: always);
+	// /readyz also fails while a service has no available server.
+	Ready func() error
+	// Connections returns the client connections open now (nil: not shown).
+	Connections func() int64
+	Version     string
+	Log         *slog.Logger
+}
+
+// NewHandler returns the admin port's handler.
+func NewHandler(o Options) http.Handler {
+	a := &admin{o: o, start: time.Now()}
+	if o.Auth != "" {
+		sum := sha256.Sum256([]byte(o.Auth))
+		a.authSum = sum[:]
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&collector{a: a},
+	)
+	mux := http.NewServeMux()
+	mux.Handle("GET /stats", a.auth(http.HandlerFunc(a.stats)))
+	mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok") })
+	mux.HandleFunc("GET /readyz", a.readyz)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/stats", http.StatusFound)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		text(w, http.StatusNotFound, "not found; try /stats, /metrics, /healthz or /readyz")
+	})
+	return mux
+}
+
+type admin struct {
+	o       Options
+	start   time.Time
+	authSum []byte
+}
+
+func (a *admin) auth(next http.Handler) http.Handler {
+	if a.authSum == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		got := sha256.Sum256([]byte(user + ":" + pass))
+		// Both sides hashed: equal lengths, so the comparison takes the
+		// same time whatever was sent.
+		if subtle.ConstantTimeCompare(got[:], a.authSum) != 1 || !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="proxy stats", charset="UTF-8"`)
+			text(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
+	if a.o.Ready != nil {
+		if err := a.o.Ready(); err != nil {
+			text(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
+	var missing []string
+	for _, s := range a.o.Table().Services() {
+		if s.Pool.Available() == 0 {
+			missing = append(missing, "no server available for "+s.Name)
+		}
+	}
+	if len(missing) > 0 {
+		text(w, http.StatusServiceUnavailable, strings.Join(missing, "\n"))
+		return
+	}
+	text(w, http.StatusOK, "ready")
+}
+
+// Stats is the /stats JSON document (see the package doc).
+type Stats struct {
+	Version     string          `json:"version"`
+	UptimeS     float64         `json:"uptime_s"`
+	Connections *int64          `json:"connections,omitempty"`
+	Routes      []forward.Route `json:"routes"`
+	Services    []ServiceStats  `json:"services"`
+}
+
+// ServiceStats is one service in Stats.
+type ServiceStats struct {
+	Name      string            `json:"name"`
+	Cookie    string            `json:"cookie"`
+	NoCache   bool              `json:"nocache"`
+	Balance   string            `json:"balance"`
+	Available int               `json:"available"`
+	Servers   []ServerStats     `json:"servers"`
+	Sticky    StickyStats       `json:"sticky"`
+	Responses map[string]uint64 `json:"responses"`
+}
+
+// ServerStats is one server of a service.
+type ServerStats struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	State    string `json:"state"`
+	Active   int64  `json:"active"`
+	Requests uint64 `json:"requests"`
+	Failures uint64 `json:"failures"`
+}
+
+// StickyStats counts the sticky outcomes of a service.
+type StickyStats struct {
+	Hits       uint64 `json:"hits"`
+	New        uint64 `json:"new"`
+	Rebalanced uint64 `json:"rebalanced"`
+}
+
+var classes = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// Snapshot reads the current stats.
+func (a *admin) Snapshot() Stats {
+	t := a.o.Table()
+	st := Stats{Version: a.o.Version, UptimeS: time.Since(a.start).Round(time.Millisecond).Seconds(), Routes: t.Routes()}
+	if st.Routes == nil {
+		st.Routes = []forward.Route{}
+	}
+	if a.o.Connections != nil {
+		n := a.o.Connections()
+		st.Connections = &n
+	}
+	st.Services = []ServiceStats{}
+	for _, s := range t.Services() {
+		ss := ServiceStats{
+			Name: s.Name, Cookie: s.Cookie, NoCache: s.NoCache, Balance: s.Pool.Balance().String(),
+			Available: s.Pool.Available(),
+			Servers:   []ServerStats{},
+			Sticky:    StickyStats{Hits: s.Stats.Hits.Load(), New: s.Stats.New.Load(), Rebalanced: s.Stats.Rebalanced.Load()},
+			Responses: map[string]uint64{},
+		}
+		for i, c := range classes {
+			ss.Responses[c] = s.Stats.Responses[i].Load()
+		}
+		for _, b := range s.Pool.Backends() {
+			ss.Servers = append(ss.Servers, ServerStats{
+				ID: b.ID(), Address: b.Addr(), State: b.State().String(),
+				Active: b.Active(), Requests: b.Requests(), Failures: b.Failures(),
+			})
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
+	st := a.Snapshot()
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := page.Execute(w, st); err != nil && a.o.Log != nil {
+		a.o.Log.Debug("writing /stats", "err", err)
+	}
+}
+
+func text(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, msg+"\n")
+}
+
+var page = template.Must(template.New("stats").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>proxy stats</title>
+<meta http-equiv="refresh" content="5">
+<style>
+body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}
+td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee}
+.up{background:#dfd}.down{background:#fdd}.draining{background:#ffd}
+</style></head><body>
+<h1>proxy stats</h1>
+<p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
+<h2>routes</h2>
+<table><tr><th>rule</th><th>service</th></tr>
+{{range .Routes}}<tr><td>{{.Rule}}</td><td>{{.Service}}</td></tr>
+{{end}}</table>
+{{range .Services}}
+<h2>{{.Name}}</h2>
+<p>balance {{.Balance}}{{if .Cookie}}, sticky cookie <code>{{.Cookie}}</code> prefix{{if .NoCache}} nocache{{end}}: {{.Sticky.Hits}} hits, {{.Sticky.New}} new, {{.Sticky.Rebalanced}} rebalanced{{end}}.
+Responses: {{range $k, $v := .Responses}}{{$k}} {{$v}} {{end}}</p>
+<table><tr><th>id</th><th>address</th><th>state</th><th>active</th><th>requests</th><th>failures</th></tr>
+{{range .Servers}}<tr class="{{.State}}"><td><code>{{.ID}}</code></td><td>{{.Address}}</td><td>{{.State}}</td><td>{{.Active}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td></tr>
+{{else}}<tr><td colspan="6">no server</td></tr>
+{{end}}</table>
+{{end}}
+</body></html>
+`))
