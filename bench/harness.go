@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Options are the harness's settings; run fills them from its flags.
+type Options struct {
+	Quick     bool
+	RepoBin   string // bin/ of the repo: service1 service2 proxy
+	BenchDir  string // bench/: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello
+	OutDir    string // where results go
+	ServerCPU string // taskset core of every server
+	LoadCPU   string // taskset core of wrk
+	Conns     int
+	Duration  time.Duration // one repetition
+	Reps      int
+	Warmup    time.Duration // a dropped run before the repetitions
+	ServiceN  int64         // cookie-less requests to our service (scenario 3)
+	NodeN     int64         // cookie-less requests to the Node original (scenario 3)
+	ProxyN    int64         // requests through our proxy (scenario 3)
+	Clients   int           // distinct sticky clients through our proxy (scenario 3)
+	FillLimit time.Duration // most time one scenario 3 load may take
+}
+
+// Harness runs the scenarios. It owns every process it starts and stops them all.
+type Harness struct {
+	opt    Options
+	load   Load
+	log    io.Writer
+	secret string // SESSION_SECRET of our services, random per run
+	idKey  string // SERVER_ID_KEY of our proxy, random per run
+	tmp    string // temp dir: generated configs, cookie lists
+}
+
+func newHarness(opt Options, log io.Writer) (*Harness, error) {
+	tmp, err := os.MkdirTemp("", "swarm-affinity-bench-")
+	if err != nil {
+		return nil, err
+	}
+	return &Harness{
+		opt:    opt,
+		load:   Load{CPU: opt.LoadCPU, Conns: opt.Conns},
+		log:    log,
+		secret: randomHex(32),
+		idKey:  randomHex(32),
+		tmp:    tmp,
+	}, nil
+}
+
+func (h *Harness) Close() { os.RemoveAll(h.tmp) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ours starts one of our services (bin/service1 or bin/service2), access log off.
+func (h *Harness) ours(ctx context.Context, name, store string, env ...string) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env = append([]string{"ADDR=" + addr, "SESSION_STORE=" + store, "SESSION_SECRET=" + h.secret,
+		"LOG_LEVEL=warn", "INSTANCE_NAME=" + name + "-" + strings.Split(addr, ":")[1]}, env...)
+	return startServer(ctx, name+" ("+store+")", addr, h.opt.ServerCPU, env,
+		"http://"+addr+"/healthz", filepath.Join(h.opt.RepoBin, name))
+}
+
+// node starts the Node original serving /name.
+func (h *Harness) node(ctx context.Context, name string) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	port := strings.Split(addr, ":")[1]
+	return startServer(ctx, "node "+name, addr, h.opt.ServerCPU,
+		[]string{"PORT=" + port, "SERVICE_NAME=" + name},
+		"http://"+addr+"/"+name, "node", filepath.Join(h.opt.BenchDir, "node", "server.js"))
+}
+
+// hello starts the bare net/http ceiling.
+func (h *Harness) hello(ctx context.Context) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	return startServer(ctx, "hello", addr, h.opt.ServerCPU, nil, "http://"+addr+"/healthz",
+		filepath.Join(h.opt.BenchDir, "bin", "hello"), "-addr", addr)
+}
+
+// backends are the addresses both proxies balance over: two sticky (service1) and
+// two round robin (service2).
+type backends struct {
+	Service1A, Service1B, Service2A, Service2B string
+}
+
+func (b backends) env() []string {
+	return []string{"SERVICE1_A=" + b.Service1A, "SERVICE1_B=" + b.Service1B,
+		"SERVICE2_A=" + b.Service2A, "SERVICE2_B=" + b.Service2B}
+}
+
+// ourProxy starts bin/proxy with bench/proxy.yaml, its ${...} filled in.
+func (h *Harness) ourProxy(ctx context.Context, b backends) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := os.ReadFile(filepath.Join(h.opt.BenchDir, "proxy.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{"PROXY_LISTEN": addr, "SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
+		"SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
+	cfg := os.Expand(string(tmpl), func(k string) string { return vars[k] })
+	path := filepath.Join(h.tmp, "proxy-"+strings.Split(addr, ":")[1]+".yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	s, err := startServer(ctx, "our proxy", addr, h.opt.ServerCPU,
+		[]string{"LOG_LEVEL=warn", "SERVER_ID_KEY=" + h.idKey, "PROXY_CONFIG=" + path, "ADMIN="},
+		"http://"+addr+"/", filepath.Join(h.opt.RepoBin, "proxy"), "-config", path)
+	if err != nil {
+		return nil, err
+	}
+	return s, h.waitRoutes(ctx, s)
+}
+
+// haproxy starts HAProxy with bench/haproxy.cfg (which reads the addresses from
+// its environment), in the foreground.
+func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), "HAPROXY_LISTEN="+addr),
+		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
+	if err != nil {
+		return nil, err
+	}
+	return s, h.waitRoutes(ctx, s)
+}
+
+// waitRoutes waits until a proxy answers 200 on /service1 and /service2 (its
+// health checks have passed), for at most 15 s.
+func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
+	deadline := time.Now().Add(15 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for _, path := range []string{"/service1", "/service2"} {
+		for {
+			resp, err := client.Get("http://" + s.Addr + path)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				s.Stop()
+				return fmt.Errorf("%s: GET %s: %v after 15 s; its output: %s", s.Name, path, err, s.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// firstVisit makes a cookie-less GET and returns the connect.sid cookie the answer
+// sets: a session cookie, prefixed with a server id when it went through a sticky
+// proxy.
+func firstVisit(url string) (string, error) {
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	if err != nil {
+		return "", err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	for _, c := range resp.Cookies() {
+		if c.Name == "connect.sid" {
+			return c.Value, nil
+		}
+	}
+	return "", fmt.Errorf("GET %s: no connect.sid cookie in the answer", url)
+}
+
+// stopAll stops servers in reverse order of start.
+func stopAll(servers ...*Server) {
+	for i := len(servers) - 1; i >= 0; i-- {
+		servers[i].Stop()
+	}
+}

@@ -1,0 +1,198 @@
+// Command bench is `make bench`: it measures our services and proxy side by side
+// with the Node original (bench/node) and HAProxy (bench/haproxy.cfg), and a bare
+// Go hello server as the ceiling, in one run on 127.0.0.1, prints one table and
+// writes results/latest.json, a dated copy and an SVG chart.
+//
+// Every server is pinned to one core and wrk to the other (taskset), so the
+// figures are comparable within a run; between machines, compare the ratios.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opt Options
+	fs.BoolVar(&opt.Quick, "quick", false, "short run: shorter and fewer repetitions, Node flood of 200,000")
+	fs.StringVar(&opt.RepoBin, "bin", "bin", "directory of service1, service2 and proxy (make build)")
+	fs.StringVar(&opt.BenchDir, "dir", "bench", "the bench directory: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello")
+	fs.StringVar(&opt.OutDir, "out", "", "where to write the results (default DIR/results)")
+	fs.StringVar(&opt.ServerCPU, "server-cpu", "0", "core every server is pinned to (taskset -c)")
+	fs.StringVar(&opt.LoadCPU, "load-cpu", "1", "core the load generator is pinned to")
+	fs.IntVar(&opt.Conns, "c", 50, "connections")
+	only := fs.String("only", "1234", "scenarios to run, e.g. 12 (1 service, 2 proxy, 3 memory, 4 images)")
+	command := fs.String("command", "bench", "the command shown in the output, e.g. \"make bench QUICK=1\"")
+	dur := fs.Duration("duration", 0, "one repetition (default 5s, quick 1s)")
+	reps := fs.Int("reps", 0, "repetitions of each measurement (default 3)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	opt.Duration, opt.Reps, opt.Warmup = 5*time.Second, 3, time.Second
+	opt.ServiceN, opt.NodeN, opt.ProxyN, opt.Clients = 1_000_000, 500_000, 1_000_000, 10_000
+	opt.FillLimit = 200 * time.Second
+	if opt.Quick {
+		opt.Duration, opt.Warmup, opt.NodeN = time.Second, 0, 200_000
+		opt.FillLimit = 90 * time.Second
+	}
+	if *dur > 0 {
+		opt.Duration = *dur
+	}
+	if *reps > 0 {
+		opt.Reps = *reps
+	}
+	if opt.OutDir == "" {
+		opt.OutDir = filepath.Join(opt.BenchDir, "results")
+	}
+	if err := preflight(opt); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	res := &Results{Date: start.UTC(), Command: *command, Quick: opt.Quick, Machine: machine(opt),
+		Method: Method{Connections: opt.Conns, ServerCPU: opt.ServerCPU, LoadCPU: opt.LoadCPU,
+			LoadGenerator: res0(wrkVersion()), DurationSeconds: opt.Duration.Seconds(), Reps: opt.Reps,
+			WarmupSeconds: opt.Warmup.Seconds(), ServiceRequests: opt.ServiceN, NodeRequests: opt.NodeN,
+			ProxyRequests: opt.ProxyN, ProxyClients: opt.Clients,
+			Notes: "Returning visitor: every request carries the one session cookie of a first visit (wrk -H). " +
+				"New visitor: no cookie, so every request starts a session. Proxy sticky: every request carries the " +
+				"prefixed cookie the proxy set on a first visit (pinned to one backend); round robin: the route without " +
+				"a cookie rule, no cookie. Scenario 3 floods with wrk in runs sized from the measured rate until the " +
+				"request count is reached (counts are wrk's own). Proxy p99 added: proxy p99 minus the direct p99 of the " +
+				"same backend and traffic. MB = 10^6 bytes."}}
+	fmt.Fprintf(stderr, "%s: servers on core %s, wrk on core %s, %d connections; load average %.2f\n",
+		*command, opt.ServerCPU, opt.LoadCPU, opt.Conns, res.Machine.LoadAvgBefore)
+
+	h, err := newHarness(opt, stderr)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if strings.Contains(*only, "1") {
+		if res.Service, err = h.serviceScenario(ctx); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "2") {
+		if res.Proxy, err = h.proxyScenario(ctx); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "3") {
+		rates := map[string]float64{"service/ours-memory/new": 20000, "service/node/new": 3000, "proxy/ours-proxy/hello/sticky": 15000}
+		for _, m := range append(append([]Measurement(nil), res.Service...), res.Proxy...) {
+			if m.RPS.Median > 0 {
+				rates[m.Key] = m.RPS.Median
+			}
+		}
+		if res.Memory, err = h.memoryScenario(ctx, rates); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(*only, "4") {
+		res.Images = h.imageScenario(ctx)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.derive()
+	fmt.Fprintln(stdout)
+	res.Table(stdout)
+	paths, err := res.Write(opt.OutDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(paths, ", "))
+	return nil
+}
+
+func res0(s string, _ error) string { return s }
+
+// preflight checks everything the run needs is there, and says how to get it.
+func preflight(opt Options) error {
+	var errs []error
+	for _, name := range []string{"service1", "service2", "proxy"} {
+		if _, err := os.Stat(filepath.Join(opt.RepoBin, name)); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found in %s: run make build", name, opt.RepoBin))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(opt.BenchDir, "bin", "hello")); err != nil {
+		errs = append(errs, fmt.Errorf("bench/bin/hello not found: run make bench (it builds it)"))
+	}
+	if _, err := os.Stat(filepath.Join(opt.BenchDir, "node", "node_modules", "express-session")); err != nil {
+		errs = append(errs, fmt.Errorf("the Node original's modules are missing: cd bench/node && npm ci"))
+	}
+	for _, tool := range []string{"taskset", "wrk", "haproxy", "node"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("%s not on PATH: make bench installs wrk and haproxy with apt-get", tool))
+		}
+	}
+	if n := runtime.NumCPU(); n < 2 {
+		errs = append(errs, fmt.Errorf("%d CPU available: the benchmark pins the servers and the load generator to two different cores", n))
+	}
+	return errors.Join(errs...)
+}
+
+func machine(opt Options) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), CPUModel: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.LoadAvgBefore, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	m.Node = firstLine("node", "--version")
+	m.HAProxy = firstLine("haproxy", "-v")
+	m.Wrk, _ = wrkVersion()
+	m.ServicesVersion = firstLine(filepath.Join(opt.RepoBin, "service1"), "-version")
+	return m
+}
+
+func wrkVersion() (string, error) {
+	out, _ := exec.Command("wrk", "-v").CombinedOutput() // wrk -v exits 1
+	line, _, _ := strings.Cut(string(out), "\n")
+	if f := strings.Fields(line); len(f) >= 2 {
+		return "wrk " + f[1], nil
+	}
+	return "wrk", nil
+}
+
+func firstLine(name string, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).Output()
+	if err != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
+}

@@ -1,0 +1,394 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Measurement is one row of scenario 1 or 2: one server (or proxy over backends)
+// under one kind of traffic, repeated.
+type Measurement struct {
+	Key      string `json:"key"`    // stable id, e.g. "service/ours-memory/returning"
+	Label    string `json:"label"`  // row label in the table
+	Server   string `json:"server"` // ours-memory, ours-cookie, node, hello, ours-proxy, haproxy
+	Backends string `json:"backends,omitempty"`
+	Traffic  string `json:"traffic"` // returning, new (service); sticky, roundrobin (proxy)
+	RPS      Stat   `json:"rps"`
+	P50ms    Stat   `json:"p50_ms"`
+	P99ms    Stat   `json:"p99_ms"`
+	// Proxies only: latency added over hitting the backend directly (the median
+	// of this run minus the median of the direct row named by Direct), and the
+	// proxy's own CPU per request.
+	Direct      string  `json:"direct,omitempty"`
+	P50AddedMS  float64 `json:"p50_added_ms,omitempty"`
+	P99AddedMS  float64 `json:"p99_added_ms,omitempty"`
+	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
+	// RSS of the measured process (the proxy, for proxies) after its runs.
+	RSSMBAfter float64 `json:"rss_mb_after,omitempty"`
+	Errors     int64   `json:"errors"`
+	Runs       []Run   `json:"runs"`
+}
+
+func (h *Harness) measure(ctx context.Context, m Measurement, r WrkRun, srv, cpuOf *Server) (Measurement, error) {
+	fmt.Fprintf(h.log, "  %-44s", m.Label)
+	r.Duration = h.opt.Duration
+	runs, err := h.load.repeat(ctx, r, h.opt.Reps, h.opt.Warmup, srv, cpuOf, h.log)
+	fmt.Fprintln(h.log)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", m.Label, err)
+	}
+	m.Runs = runs
+	var rps, p50, p99, cpu []float64
+	for _, r := range runs {
+		rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.P50ms), append(p99, r.P99ms), append(cpu, r.CPUusPerReq)
+		m.Errors += r.Errors
+	}
+	m.RPS, m.P50ms, m.P99ms = statOf(rps), statOf(p50), statOf(p99)
+	if cpuOf != nil {
+		m.CPUusPerReq = statOf(cpu).Median
+		if rss, err := cpuOf.RSS(); err == nil {
+			m.RSSMBAfter = mb(rss)
+		}
+	}
+	return m, nil
+}
+
+// mb converts bytes to MB (10^6 bytes, as docker prints image sizes).
+func mb(b int64) float64 { return float64(b) / 1e6 }
+
+// serviceScenario is scenario 1: each server alone, returning and new visitors.
+func (h *Harness) serviceScenario(ctx context.Context) ([]Measurement, error) {
+	fmt.Fprintln(h.log, "1. service alone: returning visitor (one valid session cookie), new visitor (no cookie)")
+	targets := []struct {
+		key, label string
+		start      func() (*Server, error)
+	}{
+		{"ours-memory", "ours, memory store", func() (*Server, error) { return h.ours(ctx, "service1", "memory") }},
+		{"ours-cookie", "ours, cookie store", func() (*Server, error) { return h.ours(ctx, "service1", "cookie") }},
+		{"node", "Node original", func() (*Server, error) { return h.node(ctx, "service1") }},
+		{"hello", "bare Go hello (ceiling)", func() (*Server, error) { return h.hello(ctx) }},
+	}
+	var out []Measurement
+	for _, t := range targets {
+		srv, err := t.start()
+		if err != nil {
+			return out, err
+		}
+		url := "http://" + srv.Addr + "/service1"
+		cookie, err := firstVisit(url)
+		if err != nil {
+			srv.Stop()
+			return out, fmt.Errorf("%s: %w", t.label, err)
+		}
+		for _, v := range []struct {
+			traffic string
+			headers []string
+		}{{"returning", []string{"Cookie: connect.sid=" + cookie}}, {"new", nil}} {
+			m, err := h.measure(ctx, Measurement{Key: "service/" + t.key + "/" + v.traffic,
+				Label: t.label + ", " + v.traffic + " visitor", Server: t.key, Traffic: v.traffic},
+				WrkRun{URL: url, Headers: v.headers}, srv, nil)
+			if err != nil {
+				srv.Stop()
+				return out, err
+			}
+			out = append(out, m)
+		}
+		srv.Stop()
+	}
+	return out, nil
+}
+
+// proxyScenario is scenario 2: our proxy and HAProxy over the same backends, the
+// sticky path (a prefixed cookie on every request) and plain round robin (no
+// cookie rule, no cookie), over our services and over the hello server.
+func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
+	fmt.Fprintln(h.log, "2. proxy: sticky (prefixed cookie, one pinned client) and round robin (no cookie), 2 backends each")
+	sets := []struct {
+		key, label string
+		start      func() ([]*Server, error)
+		direct     map[string]string // traffic -> row measured without a proxy
+	}{
+		{"services", "our services", func() ([]*Server, error) {
+			var ss []*Server
+			for _, name := range []string{"service1", "service1", "service2", "service2"} {
+				s, err := h.ours(ctx, name, "memory")
+				if err != nil {
+					stopAll(ss...)
+					return nil, err
+				}
+				ss = append(ss, s)
+			}
+			return ss, nil
+		}, map[string]string{"sticky": "service/ours-memory/returning", "roundrobin": "service/ours-memory/new"}},
+		{"hello", "hello", func() ([]*Server, error) {
+			a, err := h.hello(ctx)
+			if err != nil {
+				return nil, err
+			}
+			b, err := h.hello(ctx)
+			if err != nil {
+				a.Stop()
+				return nil, err
+			}
+			return []*Server{a, b, a, b}, nil
+		}, map[string]string{"sticky": "service/hello/returning", "roundrobin": "service/hello/new"}},
+	}
+	proxies := []struct {
+		key, label string
+		start      func(backends) (*Server, error)
+	}{
+		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }},
+		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }},
+	}
+	var out []Measurement
+	for _, set := range sets {
+		bs, err := set.start()
+		if err != nil {
+			return out, err
+		}
+		b := backends{bs[0].Addr, bs[1].Addr, bs[2].Addr, bs[3].Addr}
+		for _, p := range proxies {
+			px, err := p.start(b)
+			if err != nil {
+				stopAll(bs...)
+				return out, err
+			}
+			base := "http://" + px.Addr
+			cookie, err := firstVisit(base + "/service1")
+			if err == nil && !strings.Contains(cookie, "~") {
+				err = fmt.Errorf("%s: the cookie of a first visit to /service1 has no server id prefix", p.label)
+			}
+			if err != nil {
+				stopAll(append(bs, px)...)
+				return out, err
+			}
+			for _, t := range []struct {
+				traffic, label string
+				run            WrkRun
+			}{
+				{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
+				{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
+			} {
+				m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
+					Label: p.label + " over " + set.label + ", " + t.label, Server: p.key,
+					Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.traffic]}, t.run, px, px)
+				if err != nil {
+					stopAll(append(bs, px)...)
+					return out, err
+				}
+				out = append(out, m)
+			}
+			px.Stop()
+		}
+		stopAll(bs...)
+	}
+	// The tutorial's own stack for reference: HAProxy sticky over two Node replicas.
+	a, err := h.node(ctx, "service1")
+	if err != nil {
+		return out, err
+	}
+	b, err := h.node(ctx, "service1")
+	if err != nil {
+		a.Stop()
+		return out, err
+	}
+	defer stopAll(a, b)
+	px, err := h.haproxyNode(ctx, a, b)
+	if err != nil {
+		return out, err
+	}
+	defer px.Stop()
+	base := "http://" + px.Addr
+	cookie, err := firstVisit(base + "/service1")
+	if err != nil {
+		return out, fmt.Errorf("HAProxy over Node: %w", err)
+	}
+	m, err := h.measure(ctx, Measurement{Key: "proxy/haproxy/node/sticky", Label: "HAProxy over Node original, sticky",
+		Server: "haproxy", Backends: "node", Traffic: "sticky", Direct: "service/node/returning"},
+		WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}, px, px)
+	if err != nil {
+		return out, err
+	}
+	return append(out, m), nil
+}
+
+// haproxyNode is HAProxy over two Node replicas: only /service1 is served (the
+// Node original answers its one route), so readiness is checked on /service1.
+func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	bk := backends{a.Addr, b.Addr, a.Addr, b.Addr}
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), "HAPROXY_LISTEN="+addr),
+		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := firstVisit("http://" + addr + "/service1"); err == nil {
+			return s, nil
+		} else if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("HAProxy over Node: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Memory is one row of scenario 3.
+type Memory struct {
+	Key         string  `json:"key"`
+	Label       string  `json:"label"`
+	Requests    int64   `json:"requests"` // completed during the load
+	Clients     int     `json:"clients,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	RSSMBBefore float64 `json:"rss_mb_before"`
+	RSSMBAfter  float64 `json:"rss_mb_after"`
+	// MBPer100k is the growth per 100,000 requests: (after-before)/requests*1e5.
+	MBPer100k float64 `json:"mb_per_100k"`
+}
+
+// memoryScenario is scenario 3: RSS before and after a flood of new visitors on
+// our service (default settings) and on the Node original, and of our proxy after
+// ProxyN requests from Clients distinct sticky clients (over two hello backends).
+func (h *Harness) memoryScenario(ctx context.Context, rates map[string]float64) ([]Memory, error) {
+	fmt.Fprintln(h.log, "3. memory: RSS before and after cookie-less floods; proxy with distinct sticky clients")
+	var out []Memory
+	flood := func(key, label string, srv *Server, n int64, clients int, r WrkRun, rate float64) error {
+		defer srv.Stop()
+		before, err := srv.RSS()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h.log, "  %-44s", label)
+		got, took, err := h.load.fill(ctx, r, n, rate, h.opt.FillLimit, srv, h.log)
+		fmt.Fprintln(h.log)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		after, err := srv.RSS()
+		if err != nil {
+			return err
+		}
+		m := Memory{Key: key, Label: label, Requests: got, Clients: clients, Seconds: took.Seconds(),
+			RSSMBBefore: mb(before), RSSMBAfter: mb(after)}
+		if got > 0 {
+			m.MBPer100k = (m.RSSMBAfter - m.RSSMBBefore) / float64(got) * 1e5
+		}
+		out = append(out, m)
+		return nil
+	}
+
+	srv, err := h.ours(ctx, "service1", "memory")
+	if err != nil {
+		return out, err
+	}
+	if err := flood("service", "ours (memory store, defaults), new visitors", srv, h.opt.ServiceN, 0,
+		WrkRun{URL: "http://" + srv.Addr + "/service1"}, rates["service/ours-memory/new"]); err != nil {
+		return out, err
+	}
+
+	if srv, err = h.node(ctx, "service1"); err != nil {
+		return out, err
+	}
+	if err := flood("node", "Node original, new visitors", srv, h.opt.NodeN, 0,
+		WrkRun{URL: "http://" + srv.Addr + "/service1"}, rates["service/node/new"]); err != nil {
+		return out, err
+	}
+
+	a, err := h.hello(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer a.Stop()
+	b, err := h.hello(ctx)
+	if err != nil {
+		return out, err
+	}
+	defer b.Stop()
+	px, err := h.ourProxy(ctx, backends{a.Addr, b.Addr, a.Addr, b.Addr})
+	if err != nil {
+		return out, err
+	}
+	file, err := h.stickyClients(px, h.opt.Clients)
+	if err != nil {
+		px.Stop()
+		return out, err
+	}
+	err = flood("proxy", fmt.Sprintf("our proxy, %d sticky clients", h.opt.Clients), px, h.opt.ProxyN, h.opt.Clients,
+		WrkRun{URL: "http://" + px.Addr + "/service1", Script: filepath.Join(h.opt.BenchDir, "lua", "clients.lua"),
+			ScriptArgs: []string{file}}, rates["proxy/ours-proxy/hello/sticky"])
+	return out, err
+}
+
+// stickyClients writes n distinct sticky cookie values to a file: the server ids
+// come from the proxy's own answers to first visits (two backends, round robin),
+// the session part is made up ("c<i>"), as the hello backends ignore it.
+func (h *Harness) stickyClients(px *Server, n int) (string, error) {
+	ids := map[string]bool{}
+	for i := 0; i < 20 && len(ids) < 2; i++ {
+		c, err := firstVisit("http://" + px.Addr + "/service1")
+		if err != nil {
+			return "", err
+		}
+		id, _, ok := strings.Cut(c, "~")
+		if !ok {
+			return "", fmt.Errorf("our proxy: first visit cookie %q has no server id", c)
+		}
+		ids[id] = true
+	}
+	var list []string
+	for id := range ids {
+		list = append(list, id)
+	}
+	var sb strings.Builder
+	for i := range n {
+		sb.WriteString(list[i%len(list)] + "~c" + strconv.Itoa(i) + "\n")
+	}
+	path := filepath.Join(h.tmp, "clients.txt")
+	return path, os.WriteFile(path, []byte(sb.String()), 0o600)
+}
+
+// Image is one row of scenario 4.
+type Image struct {
+	Name   string  `json:"name"`
+	SizeMB float64 `json:"size_mb"` // 0 when not built
+	Built  bool    `json:"built"`
+	Note   string  `json:"note,omitempty"`
+}
+
+// NodeBaseImageMB is the size of the full `node` image the tutorial built on:
+// "650MB for the full image, vs 50MB for the Alpine Linux version" (Derick Bailey,
+// "How a 650MB Node.js Image for Docker Uses Less Space Than a 50MB Image",
+// WatchMeCode, 31 May 2017, the node:8 days). Its published size, not measured.
+const NodeBaseImageMB = 650
+
+// imageScenario is scenario 4: sizes of our images, when docker answers and they
+// exist, against the node base image's published size.
+func (h *Harness) imageScenario(ctx context.Context) []Image {
+	fmt.Fprintln(h.log, "4. images")
+	var out []Image
+	for _, name := range []string{"service1", "service2", "proxy"} {
+		ref := "swarm-affinity/" + name + ":latest"
+		img := Image{Name: ref}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		b, err := exec.CommandContext(ctx, "docker", "image", "inspect", "--format", "{{.Size}}", ref).Output()
+		cancel()
+		if n, perr := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && perr == nil {
+			img.SizeMB, img.Built = float64(n)/1e6, true
+		} else {
+			img.Note = "not built (make images)"
+		}
+		out = append(out, img)
+	}
+	return append(out, Image{Name: "node (full, as the tutorial)", SizeMB: NodeBaseImageMB, Built: true,
+		Note: "published size, 2017"})
+}
