@@ -1,0 +1,42 @@
+# Benchmarks (issue 8): our services and proxy side by side with the Node original
+# and HAProxy, in one run on 127.0.0.1. Everything it needs it installs or builds:
+# haproxy and wrk from Debian (apt-get, as root), the Node original's modules with
+# npm ci from bench/node/package-lock.json, the binaries, the bare hello server.
+#   make bench            full run (about 10 minutes)
+#   make bench QUICK=1    short run (under 3 minutes): shorter, fewer repetitions
+# Results: the table on stdout, bench/results/latest.json (+ a dated copy) and SVG.
+
+QUICK ?=
+BENCH_QUICK := $(if $(filter-out 0 false no,$(QUICK)),1,)
+
+.PHONY: bench bench-deps bench-tools test-bench
+
+bench: build bench-deps bench-tools ## performance vs the Node original and HAProxy (QUICK=1: short)
+	bench/bin/bench -bin $(CURDIR)/$(BIN) -dir $(CURDIR)/bench \
+	  -command 'make bench$(if $(BENCH_QUICK), QUICK=1)' $(if $(BENCH_QUICK),-quick)
+
+# The tools the run drives; each is installed only when missing, and said so.
+bench-deps: bench/node/node_modules/.package-lock.json
+	@missing=""; \
+	for t in haproxy wrk; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "bench: installing from Debian:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+bench/node/node_modules/.package-lock.json: bench/node/package-lock.json
+	@command -v npm >/dev/null || { echo "bench: installing from Debian: nodejs npm"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	@echo "bench: installing the Node original's modules (npm ci in bench/node)"
+	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
+
+# The harness, and the hello ceiling built exactly as our services are.
+bench-tools:
+	@mkdir -p bench/bin
+	$(GOBUILD) -o bench/bin/hello ./bench/hello
+	$(GO) build -o bench/bin/bench ./bench
+
+test-bench: ## the bench harness's own tests (parses wrk output); runs no benchmark
+	$(GO) test -count=1 ./bench/...
