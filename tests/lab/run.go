@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,8 +25,12 @@ type Settings struct {
 	Clients int `json:"clients"`
 	// Requests per visitor; 0 means 40.
 	Requests int `json:"requests"`
-	// Parallel is how many visitors of an arm are active at once; 0 means 4.
+	// Parallel is how many visitors of an arm are active at once; 0 means 6.
 	Parallel int `json:"parallel"`
+	// ThinkMS is how long a visitor pauses between two requests, on average (each pause
+	// is drawn between half and one and a half times it, so visitors drift apart). It
+	// paces the load so a run lasts the same on any laptop; 0 means 30, -1 means none.
+	ThinkMS int `json:"think_ms"`
 	// Replicas each arm starts with (local stacks only); 0 means 2, as in the tutorial.
 	Replicas int `json:"replicas"`
 	// Events happen in this order while the load runs, spread evenly over it:
@@ -97,7 +102,10 @@ func (s Settings) WithDefaults() Settings {
 		s.Requests = 40
 	}
 	if s.Parallel == 0 {
-		s.Parallel = 4
+		s.Parallel = 6
+	}
+	if s.ThinkMS == 0 {
+		s.ThinkMS = 30
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 2
@@ -122,6 +130,9 @@ func (s Settings) Check() error {
 	}
 	if s.Parallel < 1 || s.Parallel > 200 {
 		errs = append(errs, fmt.Errorf("PARALLEL=%d: choose 1 to 200 visitors at once", s.Parallel))
+	}
+	if s.ThinkMS < -1 || s.ThinkMS > 10000 {
+		errs = append(errs, fmt.Errorf("THINK=%d: choose 0 to 10000 ms between a visitor's requests (-1: no pause)", s.ThinkMS))
 	}
 	if s.Replicas < 1 || s.Replicas > 20 {
 		errs = append(errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", s.Replicas))
@@ -303,6 +314,9 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 			for id := range queue {
 				v := newVisitor(id, t.url, transport)
 				for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
+					if seq > 1 && !think(ctx, cfg.ThinkMS) {
+						break
+					}
 					logs[w] = append(logs[w], v.visit(ctx, seq, t0))
 					done.Add(1)
 					if cfg.OnAnswer != nil {
@@ -343,6 +357,23 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 		return a.Seq - b.Seq
 	})
 	return res
+}
+
+// think pauses a visitor between two requests: thinkMS on average, drawn between half
+// and one and a half times it. False if ctx ended.
+func think(ctx context.Context, thinkMS int) bool {
+	if thinkMS <= 0 {
+		return ctx.Err() == nil
+	}
+	d := time.Duration(float64(thinkMS) * (0.5 + rand.Float64()) * float64(time.Millisecond))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // waitCount waits until done reaches at; false if the load ended before.

@@ -81,6 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.Clients, "clients", envInt("CLIENTS", d.Clients), "simulated visitors per arm (env CLIENTS)")
 	fs.IntVar(&c.Requests, "requests", envInt("REQUESTS", d.Requests), "requests per visitor (env REQUESTS)")
 	fs.IntVar(&c.Parallel, "parallel", envInt("PARALLEL", d.Parallel), "visitors of an arm active at once (env PARALLEL)")
+	fs.IntVar(&c.ThinkMS, "think", envInt("THINK", d.ThinkMS), "average pause in ms between a visitor's requests; -1: none (env THINK)")
 	fs.IntVar(&c.Replicas, "replicas", envInt("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
 	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
 		"default kill,scale on local stacks, none against URL (env EVENTS)")

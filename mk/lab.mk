@@ -1,0 +1,25 @@
+# The classroom lab (LAB.md): sticky vs stateless vs neither, measured side by side.
+#   make lab                                 local stacks, started and stopped by the lab
+#   make lab CLIENTS=30 REQUESTS=20 EVENTS=kill,scale,restart REPLICAS=3
+#   make lab URL=http://127.0.0.1            a stack deployed with `make stack-deploy`
+# Empty settings take the lab's defaults (`bin/lab -h` lists them): 60 visitors per arm,
+# 6 at a time, 40 requests each 30 ms apart, 2 replicas, EVENTS=kill,scale (none against a URL).
+# The report goes to lab-results/<time>/ (git-ignored).
+
+CLIENTS  ?=
+REQUESTS ?=
+PARALLEL ?=
+THINK    ?=
+REPLICAS ?=
+EVENTS   ?=
+ARMS     ?=
+URL      ?=
+
+LAB_ENV := CLIENTS='$(CLIENTS)' REQUESTS='$(REQUESTS)' PARALLEL='$(PARALLEL)' THINK='$(THINK)' \
+	REPLICAS='$(REPLICAS)' EVENTS='$(EVENTS)' ARMS='$(ARMS)' URL='$(URL)'
+
+.PHONY: lab
+
+lab: build ## the classroom experiment (LAB.md); CLIENTS REQUESTS REPLICAS EVENTS=kill,scale,restart URL=
+	$(GO) build -o $(BIN)/lab ./tests/cmd/lab
+	@$(LAB_ENV) $(BIN)/lab -bin $(BIN) -out lab-results
