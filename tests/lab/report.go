@@ -148,7 +148,8 @@ figcaption { color: #555; }
 <body>
 <h1>Sticky sessions vs stateless scaling</h1>
 <p class="small">Run of {{.R.Started.Format "2006-01-02 15:04:05"}} UTC, {{if eq .R.Mode "local"}}on local stacks started by the lab{{else}}against {{.R.Settings.URL}}{{end}}:
-{{.R.Settings.Clients}} visitors per arm ({{.R.Settings.Parallel}} at a time), {{.R.Settings.Requests}} requests each,
+{{.R.Settings.Clients}} visitors per arm ({{.R.Settings.Parallel}} at a time), {{.R.Settings.Requests}} requests each{{if gt .R.Settings.ThinkMS 0}} about {{.R.Settings.ThinkMS}} ms apart{{end}},
+{{with .R.Settings.SessionTTL}}SESSION_TTL={{.}}, {{end}}{{with .R.Settings.Balance}}balance {{.}}, {{end}}
 {{if eq .R.Mode "local"}}{{.R.Settings.Replicas}} replicas to start with, {{end}}events: {{if .R.Settings.Events}}{{join .R.Settings.Events}}{{else}}none{{end}};
 the load took {{secs .R.DurationS}}.</p>
 {{range .R.Notes}}<p><b>Note:</b> {{.}}</p>{{end}}

@@ -36,6 +36,12 @@ type Settings struct {
 	// Events happen in this order while the load runs, spread evenly over it:
 	// Kill, Scale, Restart. Local stacks only.
 	Events []string `json:"events"`
+	// SessionTTL is every replica's SESSION_TTL (idle expiry, e.g. "2s"); empty keeps the
+	// services' default (30m). Local stacks only.
+	SessionTTL string `json:"session_ttl,omitempty"`
+	// Balance is the proxy's balance algorithm in every arm: roundrobin (empty) or
+	// leastconn. Local stacks only.
+	Balance string `json:"balance,omitempty"`
 	// Arms to run, by name; nil means all three (sticky, stateless, neither).
 	Arms []string `json:"arms"`
 	// URL is a deployed stack's proxy, e.g. http://127.0.0.1; empty means the lab
@@ -137,6 +143,14 @@ func (s Settings) Check() error {
 	if s.Replicas < 1 || s.Replicas > 20 {
 		errs = append(errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", s.Replicas))
 	}
+	if s.SessionTTL != "" {
+		if d, err := time.ParseDuration(s.SessionTTL); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("SESSION_TTL=%q: give a duration such as 2s or 30m", s.SessionTTL))
+		}
+	}
+	if s.Balance != "" && s.Balance != "roundrobin" && s.Balance != "leastconn" {
+		errs = append(errs, fmt.Errorf("BALANCE=%q: choose roundrobin or leastconn", s.Balance))
+	}
 	seen := map[string]bool{}
 	for _, e := range s.Events {
 		switch {
@@ -162,6 +176,10 @@ func (s Settings) Check() error {
 		if len(s.Events) > 0 {
 			errs = append(errs, errors.New("EVENTS work on the local stacks only: against a deployed stack, "+
 				"run the lab without EVENTS and change the stack by hand while it runs (see LAB.md, \"Against a swarm\")"))
+		}
+		if s.SessionTTL != "" || s.Balance != "" {
+			errs = append(errs, errors.New("SESSION_TTL and BALANCE set up the local stacks; "+
+				"a deployed stack has its own (docker-compose.yml, stack/proxy.yaml)"))
 		}
 	}
 	return errors.Join(errs...)
@@ -264,6 +282,13 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 	for i, name := range cfg.Arms {
 		a, _ := armByName(name)
 		sc := a.stack
+		sc.Services = slices.Clone(sc.Services)
+		for j := range sc.Services {
+			sc.Services[j].Balance = cfg.Balance
+			if cfg.SessionTTL != "" {
+				sc.Services[j].Env = append(slices.Clone(sc.Services[j].Env), "SESSION_TTL="+cfg.SessionTTL)
+			}
+		}
 		sc.BinDir = cfg.BinDir
 		sc.Replicas = cfg.Replicas
 		sc.Out = prefixed(cfg.StackLog, name)

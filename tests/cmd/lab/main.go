@@ -85,6 +85,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.IntVar(&c.Replicas, "replicas", envInt("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
 	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
 		"default kill,scale on local stacks, none against URL (env EVENTS)")
+	fs.StringVar(&c.SessionTTL, "session-ttl", getenv("SESSION_TTL"), "every replica's SESSION_TTL, e.g. 2s; empty: the services' default (env SESSION_TTL)")
+	fs.StringVar(&c.Balance, "balance", getenv("BALANCE"), "the proxy's balance: roundrobin or leastconn (env BALANCE)")
 	fs.StringVar(&c.arms, "arms", envStr("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
 	fs.StringVar(&c.URL, "url", getenv("URL"), "a deployed stack's proxy, e.g. http://127.0.0.1; empty: local stacks (env URL)")
 	fs.StringVar(&c.bin, "bin", envStr("BIN", "bin"), "folder with the built binaries (env BIN)")
@@ -148,8 +150,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if events == "" {
 		events = "none"
 	}
-	fmt.Fprintf(stdout, "Lab: %d visitors per arm (%d at a time), %d requests each; events: %s; on %s.\n",
-		c.Clients, c.Parallel, c.Requests, events, where)
+	extra := ""
+	if c.SessionTTL != "" {
+		extra += "; SESSION_TTL=" + c.SessionTTL
+	}
+	if c.Balance != "" {
+		extra += "; balance " + c.Balance
+	}
+	fmt.Fprintf(stdout, "Lab: %d visitors per arm (%d at a time), %d requests each%s; events: %s; on %s.\n",
+		c.Clients, c.Parallel, c.Requests, extra, events, where)
 
 	p := newProgress(stderr)
 	res, err := lab.Run(ctx, lab.Config{
