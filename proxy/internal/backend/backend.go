@@ -139,7 +139,7 @@ func ParseBalance(s string) (Balance, error) {
 	case "leastconn":
 		return LeastConn, nil
 	}
-	return 0, fmt.Errorf("balance %q is not supported; write roundrobin or leastconn", s)
+	return 0, fmt.Errorf("%q is not supported; write roundrobin or leastconn", s)
 }
 
 // Pool is the set of servers of one service. The zero value is not usable;

@@ -41,13 +41,14 @@ type Handler struct {
 	proxy     *httputil.ReverseProxy
 	transport http.RoundTripper
 	log       *slog.Logger
-	accessLog bool
+	accessLog atomic.Bool
 }
 
 // NewHandler makes a Handler with an empty table: every request gets 404 until
 // SetTable.
 func NewHandler(o Options) *Handler {
-	h := &Handler{transport: o.Transport, log: o.Log, accessLog: o.AccessLog}
+	h := &Handler{transport: o.Transport, log: o.Log}
+	h.accessLog.Store(o.AccessLog)
 	if h.transport == nil {
 		h.transport = NewTransport(TransportOptions{})
 	}
@@ -71,6 +72,9 @@ func NewHandler(o Options) *Handler {
 
 // SetTable routes new requests with t.
 func (h *Handler) SetTable(t *Table) { h.table.Store(t) }
+
+// SetAccessLog turns the per-request log line on or off.
+func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
 // Table is the table new requests are routed with.
 func (h *Handler) Table() *Table { return h.table.Load() }
@@ -107,7 +111,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p = p[:200] + "..."
 		}
 		plain(w, http.StatusNotFound, "no route for "+p)
-		if h.accessLog {
+		if h.accessLog.Load() {
 			h.log.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "route", "", "dur_ms", ms(time.Since(start)))
 		}
 		return
@@ -119,7 +123,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	d := time.Since(start)
 	svc.Stats.record(c.sticky, c.status, d)
-	if h.accessLog {
+	if h.accessLog.Load() {
 		id := ""
 		if c.srv != nil {
 			id = c.srv.ID()

@@ -134,7 +134,7 @@ func (t *Table[T]) Add(spec string, v T) error {
 	for _, r := range rules {
 		for _, e := range t.entries {
 			if e.Rule == r {
-				return fmt.Errorf("%q is already routed elsewhere", r.String())
+				return fmt.Errorf("%q is already routed to %v", r.String(), e.val)
 			}
 		}
 		t.entries = append(t.entries, entry[T]{Rule: r, val: v, order: len(t.entries)})
