@@ -3,7 +3,7 @@
 #   make lab CLIENTS=30 REQUESTS=20 EVENTS=kill,scale,restart REPLICAS=3
 #   make lab URL=http://127.0.0.1            a stack deployed with `make stack-deploy`
 # Empty settings take the lab's defaults (`bin/lab -h` lists them): 60 visitors per arm,
-# 6 at a time, 40 requests each 30 ms apart, 2 replicas, EVENTS=kill,scale (none against a URL).
+# 10 at a time, 40 requests each about 50 ms apart, 2 replicas, EVENTS=kill,scale (none against a URL).
 # The report goes to lab-results/<time>/ (git-ignored).
 
 CLIENTS  ?=

@@ -57,3 +57,16 @@ type Event struct {
 
 // stops reports whether the event takes a replica's memory sessions away.
 func (e Event) stops() bool { return e.Kind == Kill || e.Kind == Restart }
+
+// describe says what happened in a few words, e.g. "service1-1 killed".
+func (e Event) describe() string {
+	switch e.Kind {
+	case Kill:
+		return e.Replica + " killed"
+	case Scale:
+		return e.Replica + " added"
+	case Restart:
+		return e.Replica + " restarted"
+	}
+	return e.Kind + " " + e.Replica
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -77,6 +78,8 @@ func replicaColor(replicas []string, name string) color.Color {
 func timelineChart(a ArmResult, replicas []string, bucketMS, untilMS float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Arm %q: who answered, over time", a.Name)
+	p.Title.Padding = vg.Points(6)
+	p.Y.Tick.Marker = wholeTicks{}
 	p.X.Label.Text = "seconds since the start"
 	p.Y.Label.Text = "answers per second"
 	p.Legend.Top = true
@@ -120,7 +123,7 @@ func timelineChart(a ArmResult, replicas []string, bucketMS, untilMS float64) (*
 		l.Color = color.Gray{Y: 80}
 		p.Add(l)
 		labels.XYs = append(labels.XYs, plotter.XY{X: x, Y: top * (0.97 - 0.06*float64(len(labels.XYs)%3))})
-		labels.Labels = append(labels.Labels, " "+ev.Kind+" "+ev.Replica)
+		labels.Labels = append(labels.Labels, " "+ev.describe())
 	}
 	if len(labels.XYs) > 0 {
 		l, err := plotter.NewLabels(labels)
@@ -137,6 +140,8 @@ func timelineChart(a ArmResult, replicas []string, bucketMS, untilMS float64) (*
 func continuityChart(r *Results) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = "Session continuity per arm"
+	p.Title.Padding = vg.Points(6)
+	p.Y.Tick.Marker = wholeTicks{}
 	p.Y.Label.Text = "% of answers that counted on"
 	p.Add(plotter.NewGrid())
 	var names []string
@@ -165,6 +170,19 @@ func continuityChart(r *Results) (*plot.Plot, error) {
 	p.NominalX(names...)
 	p.Y.Min, p.Y.Max = 0, 112
 	return p, nil
+}
+
+// wholeTicks labels an axis with whole numbers ("250", not "250.00").
+type wholeTicks struct{}
+
+func (wholeTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
 
 // armColor: green for the sticky arm, blue for stateless, red for the mistake.

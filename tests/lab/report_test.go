@@ -62,7 +62,7 @@ func TestWriteReport(t *testing.T) {
 	checkReport(t, dir, r)
 	var table bytes.Buffer
 	PrintTable(&table, r)
-	for _, want := range []string{"continuity", "4 of 4", "after r-1 was killed", "r-3 reached by"} {
+	for _, want := range []string{"continuity", "4 of 4", "after r-1 was killed", "after r-3 was added", "r-3 reached by"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, table.String())
 		}

@@ -25,11 +25,11 @@ type Settings struct {
 	Clients int `json:"clients"`
 	// Requests per visitor; 0 means 40.
 	Requests int `json:"requests"`
-	// Parallel is how many visitors of an arm are active at once; 0 means 6.
+	// Parallel is how many visitors of an arm are active at once; 0 means 10.
 	Parallel int `json:"parallel"`
 	// ThinkMS is how long a visitor pauses between two requests, on average (each pause
 	// is drawn between half and one and a half times it, so visitors drift apart). It
-	// paces the load so a run lasts the same on any laptop; 0 means 30, -1 means none.
+	// paces the load so a run lasts the same on any laptop; 0 means 50, -1 means none.
 	ThinkMS int `json:"think_ms"`
 	// Replicas each arm starts with (local stacks only); 0 means 2, as in the tutorial.
 	Replicas int `json:"replicas"`
@@ -108,10 +108,10 @@ func (s Settings) WithDefaults() Settings {
 		s.Requests = 40
 	}
 	if s.Parallel == 0 {
-		s.Parallel = 6
+		s.Parallel = 10
 	}
 	if s.ThinkMS == 0 {
-		s.ThinkMS = 30
+		s.ThinkMS = 50
 	}
 	if s.Replicas == 0 {
 		s.Replicas = 2
@@ -334,8 +334,14 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 	res.StartMS = ms(time.Since(t0))
 	logs := make([][]Answer, cfg.Parallel)
 	var load sync.WaitGroup
+	// Visitors arrive spread over one visitor's lifetime rather than all at once, so they
+	// come and go steadily (and a new replica fills up gradually, as in real life).
+	lifetime := time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond
 	for w := range cfg.Parallel {
 		load.Go(func() {
+			if !sleep(ctx, lifetime*time.Duration(w)/time.Duration(cfg.Parallel)) {
+				return
+			}
 			for id := range queue {
 				v := newVisitor(id, t.url, transport)
 				for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
@@ -390,7 +396,14 @@ func think(ctx context.Context, thinkMS int) bool {
 	if thinkMS <= 0 {
 		return ctx.Err() == nil
 	}
-	d := time.Duration(float64(thinkMS) * (0.5 + rand.Float64()) * float64(time.Millisecond))
+	return sleep(ctx, time.Duration(float64(thinkMS)*(0.5+rand.Float64())*float64(time.Millisecond)))
+}
+
+// sleep waits for d; false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

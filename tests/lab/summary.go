@@ -98,7 +98,7 @@ func (s Summary) Lost() (lost, had int) {
 	return lost, had
 }
 
-// phases cuts the run where each event ended (a rolling restart counts as one event).
+// phases cuts the run where each event began (a rolling restart counts as one event).
 func phases(a *ArmResult) []Phase {
 	type cut struct {
 		at   float64
@@ -111,14 +111,14 @@ func phases(a *ArmResult) []Phase {
 		}
 		switch ev.Kind {
 		case Kill:
-			cuts = append(cuts, cut{ev.EndMS, "after " + ev.Replica + " was killed"})
+			cuts = append(cuts, cut{ev.StartMS, "after " + ev.Replica + " was killed"})
 		case Scale:
-			cuts = append(cuts, cut{ev.EndMS, "after " + ev.Replica + " joined"})
+			cuts = append(cuts, cut{ev.StartMS, "after " + ev.Replica + " was added"})
 		case Restart:
-			if i+1 < len(a.Events) && a.Events[i+1].Kind == Restart {
-				continue // the last restart of the rolling restart makes the cut
+			if i > 0 && a.Events[i-1].Kind == Restart {
+				continue // the first restart of the rolling restart makes the cut
 			}
-			cuts = append(cuts, cut{ev.EndMS, "after the rolling restart"})
+			cuts = append(cuts, cut{ev.StartMS, "during and after the rolling restart"})
 		}
 	}
 	var ps []Phase
