@@ -35,7 +35,15 @@ type Chart struct {
 // arm, and the continuity of every arm. Everything is drawn locally (the fonts are
 // compiled in): no network.
 func WriteCharts(dir string, r *Results) ([]Chart, error) {
-	var charts []Chart
+	p, err := continuityChart(r)
+	if err != nil {
+		return nil, err
+	}
+	c := Chart{Name: "continuity", Caption: "Session continuity per arm: the share of answers that carried the visitor's count on by exactly 1"}
+	if err := save(p, dir, c.Name); err != nil {
+		return nil, err
+	}
+	charts := []Chart{c}
 	until := 0.0
 	for _, a := range r.Arms {
 		until = max(until, a.EndMS)
@@ -54,15 +62,7 @@ func WriteCharts(dir string, r *Results) ([]Chart, error) {
 		}
 		charts = append(charts, c)
 	}
-	p, err := continuityChart(r)
-	if err != nil {
-		return nil, err
-	}
-	c := Chart{Name: "continuity", Caption: "Session continuity per arm: the share of answers that carried the visitor's count on by exactly 1"}
-	if err := save(p, dir, c.Name); err != nil {
-		return nil, err
-	}
-	return append(charts, c), nil
+	return charts, nil
 }
 
 // colors gives each replica the same color in every chart.

@@ -21,7 +21,8 @@ import (
 type Settings struct {
 	// Clients is how many visitors each arm simulates. They arrive over the run:
 	// Parallel at a time, each makes Requests requests with its own cookies and leaves,
-	// and the next one arrives. 0 means 60.
+	// and the next one arrives (a few more come while a slow event, such as a rolling
+	// restart, is still running, so that someone sees its end). 0 means 60.
 	Clients int `json:"clients"`
 	// Requests per visitor; 0 means 40.
 	Requests int `json:"requests"`
@@ -326,23 +327,43 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 	}
 	defer transport.CloseIdleConnections()
 
-	queue := make(chan int, cfg.Clients)
-	for id := range cfg.Clients {
-		queue <- id
-	}
-	close(queue)
 	res.StartMS = ms(time.Since(t0))
+	// lifetime is about how long one visitor stays.
+	lifetime := time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond
+	// The planned visitors are 0 to Clients-1. An event that is slow to end (a rolling
+	// restart waits for the proxy's health checks) must not outlast the load, or nobody
+	// would be there to see what it did: while events are still to come or running, and
+	// for one lifetime after the last one ended, more visitors keep arriving.
+	eventsDone := make(chan struct{})
+	var lastEventEnd atomic.Int64 // time.Duration since t0; 0: no event happened
+	var nextID atomic.Int64
+	nextVisitor := func() (int, bool) {
+		id := int(nextID.Add(1) - 1)
+		if id < cfg.Clients {
+			return id, true
+		}
+		select {
+		case <-eventsDone:
+			end := time.Duration(lastEventEnd.Load())
+			return id, end > 0 && time.Since(t0) < end+lifetime
+		default:
+			return id, true
+		}
+	}
 	logs := make([][]Answer, cfg.Parallel)
 	var load sync.WaitGroup
-	// Visitors arrive spread over one visitor's lifetime rather than all at once, so they
-	// come and go steadily (and a new replica fills up gradually, as in real life).
-	lifetime := time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond
 	for w := range cfg.Parallel {
 		load.Go(func() {
+			// Visitors arrive spread over one lifetime rather than all at once, so they
+			// come and go steadily (and a new replica fills up gradually, as in life).
 			if !sleep(ctx, lifetime*time.Duration(w)/time.Duration(cfg.Parallel)) {
 				return
 			}
-			for id := range queue {
+			for ctx.Err() == nil {
+				id, ok := nextVisitor()
+				if !ok {
+					return
+				}
 				v := newVisitor(id, t.url, transport)
 				for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
 					if seq > 1 && !think(ctx, cfg.ThinkMS) {
@@ -369,8 +390,10 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 			for _, ev := range happen(ctx, t, kind, t0, cfg.OnEvent) {
 				res.Events = append(res.Events, ev)
 			}
+			lastEventEnd.Store(int64(time.Since(t0)))
 		}
 	}
+	close(eventsDone)
 	<-loadDone
 	res.EndMS = ms(time.Since(t0))
 	if t.stack != nil {

@@ -190,6 +190,8 @@ type progress struct {
 	w   io.Writer
 	bar *progressbar.ProgressBar
 	tty bool
+	n   int // answers so far
+	max int // the bar's length
 }
 
 func newProgress(w io.Writer) *progress {
@@ -204,6 +206,7 @@ func (p *progress) start(total int) {
 		fmt.Fprintf(p.w, "sending %d requests...\n", total)
 		return
 	}
+	p.max = total
 	p.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(p.w),
 		progressbar.OptionSetDescription("requests"),
@@ -216,9 +219,17 @@ func (p *progress) start(total int) {
 }
 
 func (p *progress) add() {
-	if p.bar != nil {
-		p.bar.Add(1) // the bar has its own lock
+	if p.bar == nil {
+		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if p.n >= p.max { // a slow event keeps visitors coming: grow the bar rather than end it
+		p.max += 100
+		p.bar.ChangeMax(p.max)
+	}
+	p.bar.Add(1)
 }
 
 func (p *progress) event(arm string, ev lab.Event) {
