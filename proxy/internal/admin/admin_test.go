@@ -111,7 +111,7 @@ func TestStatsJSONReflectsTraffic(t *testing.T) {
 		t.Errorf("server %+v, want %+v", sv, want)
 	}
 	// The documented field names, as scripts read them.
-	for _, key := range []string{`"routes"`, `"services"`, `"cookie"`, `"balance"`, `"servers"`, `"id"`, `"address"`, `"state"`, `"active"`, `"requests"`, `"failures"`, `"sticky"`, `"hits"`, `"new"`, `"rebalanced"`} {
+	for _, key := range []string{`"routes"`, `"rule"`, `"service"`, `"services"`, `"cookie"`, `"balance"`, `"servers"`, `"id"`, `"address"`, `"state"`, `"active"`, `"requests"`, `"failures"`, `"sticky"`, `"hits"`, `"new"`, `"rebalanced"`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("stats JSON lacks %s", key)
 		}

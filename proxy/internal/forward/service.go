@@ -144,8 +144,8 @@ func (t *Table) Services() []*Service { return t.services }
 
 // Route is one routing rule and the service it leads to.
 type Route struct {
-	Rule    string // in VIRTUAL_HOST form, e.g. "*/service1/*"
-	Service string
+	Rule    string `json:"rule"` // in VIRTUAL_HOST form, e.g. "*/service1/*"
+	Service string `json:"service"`
 }
 
 // Routes lists the routing rules, most specific first (the order they are
