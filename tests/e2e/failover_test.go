@@ -21,18 +21,21 @@ type load struct {
 }
 
 // startLoad sends requests from each visitor to path in a loop until finish is called,
-// at most 5000 requests each and at most a minute.
+// at most 20000 requests each and at most 90 s, with a pause of 2 ms between requests
+// so that the load leaves the stack's processes some of the machine's two cores.
 func startLoad(visitors []*visitor, path string, counting, allowRestart bool) *load {
 	l := &load{stop: make(chan struct{})}
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(90 * time.Second)
 	for i, v := range visitors {
 		l.wg.Go(func() {
 			var last answer
-			for n := 0; n < 5000 && time.Now().Before(deadline); n++ {
+			pace := time.NewTicker(2 * time.Millisecond)
+			defer pace.Stop()
+			for n := 0; n < 20000 && time.Now().Before(deadline); n++ {
 				select {
 				case <-l.stop:
 					return
-				default:
+				case <-pace.C:
 				}
 				a, resp, err := v.try(path)
 				l.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -21,6 +22,9 @@ var client = &http.Client{Timeout: 2 * time.Second}
 // listenAddr returns host:port, checking that the port is free; port 0 asks the kernel
 // for a free one. setting names the knob a user turns when a fixed port is taken.
 func listenAddr(host string, port int, setting string) (string, error) {
+	if port == 0 {
+		return freeAddr(host)
+	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -32,6 +36,32 @@ func listenAddr(host string, port int, setting string) (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+var (
+	portsMu  sync.Mutex
+	portsOut = map[string]bool{} // free ports this process already handed out
+)
+
+// freeAddr asks the kernel for a free port, never giving the same one twice in this
+// process: the kernel may offer a port again as soon as our probe closed it, before the
+// child that got it the first time has bound it.
+func freeAddr(host string) (string, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", fmt.Errorf("finding a free port on %s: %w", host, err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !portsOut[addr] {
+			portsOut[addr] = true
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("finding a free port on %s: the kernel keeps offering used ones", host)
 }
 
 // poll calls cond every pollEvery until it returns true or an error, or ctx ends;
@@ -172,11 +202,8 @@ func (s *Stack) AddReplica(ctx context.Context, service string) (*Replica, error
 	if !ok {
 		return nil, fmt.Errorf("no service named %q", service)
 	}
-	r, err := s.startReplica(svc)
+	r, err := s.startReplica(ctx, svc)
 	if err != nil {
-		return nil, err
-	}
-	if err := waitHealthy(ctx, r); err != nil {
 		return nil, err
 	}
 	if err := s.reloadProxy(ctx); err != nil {

@@ -143,41 +143,49 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		}
 	}()
 
-	var err error
-	if s.proxyAddr, err = listenAddr(cfg.Host, cfg.ProxyPort, "PORT"); err != nil {
-		return nil, err
-	}
-	if s.adminAddr, err = listenAddr(cfg.Host, cfg.AdminPort, "ADMIN_PORT"); err != nil {
-		return nil, err
-	}
 	for _, svc := range cfg.Services {
 		for range svc.Replicas {
-			if _, err := s.startReplica(svc); err != nil {
+			if _, err := s.startReplica(ctx, svc); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for _, reps := range s.replicas {
-		for _, r := range reps {
-			if err := waitHealthy(ctx, r); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := s.writeProxyConfig(); err != nil {
-		return nil, err
-	}
-	s.proxy, err = startProcess("proxy", filepath.Join(cfg.BinDir, "proxy"),
-		[]string{"-config", s.configPath},
-		[]string{"SERVER_ID_KEY=" + randomHex(32)}, s.out)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.WaitReady(ctx); err != nil {
+	if err := s.startProxy(ctx); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// startProxy starts the proxy and waits until it sees every replica up. Ports the stack
+// chose itself are chosen again if another program took one in the meantime.
+func (s *Stack) startProxy(ctx context.Context) error {
+	key := "SERVER_ID_KEY=" + randomHex(32)
+	var err error
+	for range 3 {
+		if s.proxyAddr, err = listenAddr(s.cfg.Host, s.cfg.ProxyPort, "PORT"); err != nil {
+			return err
+		}
+		if s.adminAddr, err = listenAddr(s.cfg.Host, s.cfg.AdminPort, "ADMIN_PORT"); err != nil {
+			return err
+		}
+		if err = s.writeProxyConfig(); err != nil {
+			return err
+		}
+		var p *process
+		if p, err = startProcess("proxy", filepath.Join(s.cfg.BinDir, "proxy"),
+			[]string{"-config", s.configPath}, []string{key}, s.out); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.proxy = p
+		s.mu.Unlock()
+		err = s.WaitReady(ctx)
+		if err == nil || !p.exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0) {
+			return err
+		}
+	}
+	return err
 }
 
 func withDefaults(cfg Config) Config {
@@ -273,17 +281,32 @@ func (s *Stack) service(name string) (Service, bool) {
 	return Service{}, false
 }
 
-// startReplica starts the next replica of svc on a free port. The caller waits for it.
-func (s *Stack) startReplica(svc Service) (*Replica, error) {
-	addr, err := listenAddr(s.cfg.Host, 0, "")
-	if err != nil {
-		return nil, err
-	}
+// startReplica starts the next replica of svc on a free port and waits until it answers
+// /healthz. A free port can be taken by another program between our check and the
+// replica's bind; then the replica exits at once and is started again on another port.
+func (s *Stack) startReplica(ctx context.Context, svc Service) (*Replica, error) {
 	s.mu.Lock()
 	s.next[svc.Name]++
 	name := svc.Name + "-" + strconv.Itoa(s.next[svc.Name])
 	s.mu.Unlock()
-	return s.startReplicaAt(svc, name, addr)
+	var err error
+	for range 3 {
+		var addr string
+		if addr, err = listenAddr(s.cfg.Host, 0, ""); err != nil {
+			return nil, err
+		}
+		var r *Replica
+		if r, err = s.startReplicaAt(svc, name, addr); err != nil {
+			return nil, err
+		}
+		if err = waitHealthy(ctx, r); err == nil {
+			return r, nil
+		}
+		if r.Running() { // not a lost port race: it runs but does not answer
+			return nil, err
+		}
+	}
+	return nil, err
 }
 
 func (s *Stack) startReplicaAt(svc Service, name, addr string) (*Replica, error) {
@@ -320,7 +343,10 @@ func (s *Stack) startReplicaAt(svc Service, name, addr string) (*Replica, error)
 func (s *Stack) writeProxyConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by localstack for this run; edits are lost\n")
-	fmt.Fprintf(&b, "listen: %q\nadmin: %q\nservices:\n", s.proxyAddr, s.adminAddr)
+	fmt.Fprintf(&b, "listen: %q\nadmin: %q\n", s.proxyAddr, s.adminAddr)
+	// Checks faster than HAProxy's 2 s: on one machine a replica is up or down at once,
+	// and a restarted replica should get traffic again within a second.
+	fmt.Fprintf(&b, "check: {interval: 250ms, timeout: 1s, rise: 2, fall: 2}\nservices:\n")
 	s.mu.Lock()
 	for _, svc := range s.cfg.Services {
 		var addrs []string
