@@ -21,8 +21,17 @@ STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(
 .PHONY: images stack-secrets swarm-init stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
 
-images: build ## images swarm-affinity/{service1,service2,proxy}:VERSION and :latest, FROM scratch
-	@$(STACK_SH) images
+# The engine's architecture, which may not be this machine's (Docker Desktop on a Mac
+# runs a Linux VM): the images get linux binaries built for it, in bin/linux_<arch>/.
+ENGINE_ARCH = $(or $(shell docker version --format '{{.Server.Arch}}' 2>/dev/null),$(shell $(GO) env GOARCH))
+IMAGE_BIN   = $(BIN)/linux_$(ENGINE_ARCH)
+
+images: ## images swarm-affinity/{service1,service2,proxy}:VERSION and :latest, FROM scratch
+	@mkdir -p $(IMAGE_BIN)
+	GOOS=linux GOARCH=$(ENGINE_ARCH) $(GOBUILD) -o $(IMAGE_BIN)/service1 ./service1
+	GOOS=linux GOARCH=$(ENGINE_ARCH) $(GOBUILD) -o $(IMAGE_BIN)/service2 ./service2
+	GOOS=linux GOARCH=$(ENGINE_ARCH) $(GOBUILD) -o $(IMAGE_BIN)/proxy ./proxy
+	@PLATFORM=linux_$(ENGINE_ARCH) $(STACK_SH) images
 
 stack-secrets: ## generate the stack's secrets into stack/secrets/ (git-ignored) if missing
 	@$(STACK_SH) secrets

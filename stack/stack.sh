@@ -5,8 +5,9 @@
 #   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  UPDATE_DELAY (10s)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
 #
-# Plain bash and the docker CLI (20.10 or later): no curl, no openssl, no jq, so it works
-# on a fresh machine. The only address it sends traffic to is 127.0.0.1:$PORT.
+# Plain bash (3.2 too, as on macOS) and the docker CLI (20.10 or later): no curl, no
+# openssl, no jq, so it works on a fresh machine. The only address it sends traffic to is
+# 127.0.0.1 (the proxy's ports, $PORT and $STATS_PORT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ VERSION=${VERSION:-latest}
 STACK_WAIT=${STACK_WAIT:-180}
 IMAGE_REPO=${IMAGE_REPO:-swarm-affinity}
 IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-15000000}
+PLATFORM=${PLATFORM:-linux_amd64}
 SECRETS_DIR=stack/secrets
 NS_LABEL="com.docker.stack.namespace=$STACK"
 
@@ -57,19 +59,19 @@ cmd_swarm_init() {
 	say "single-node swarm created; 'docker swarm leave --force' undoes it"
 }
 
-# cmd_images builds the three images from bin/ (make builds the binaries first) and
-# checks their size.
+# cmd_images builds the three images from bin/$PLATFORM/ (make builds the binaries
+# first, for the engine's OS and architecture) and checks their size.
 cmd_images() {
 	local name size revision created
 	revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 	# The commit's date, not the build's: rebuilding the same commit gives the same image.
 	created=$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
 	for name in service1 service2 proxy; do
-		[[ -x bin/$name ]] || die "bin/$name is missing: run 'make build'"
+		[[ -x bin/$PLATFORM/$name ]] || die "bin/$PLATFORM/$name is missing: run 'make images'"
 		docker build --quiet -f stack/Dockerfile \
-			--build-arg BINARY="$name" --build-arg VERSION="$VERSION" \
+			--build-arg NAME="$name" --build-arg VERSION="$VERSION" \
 			--build-arg REVISION="$revision" --build-arg CREATED="$created" \
-			-t "$IMAGE_REPO/$name:$VERSION" -t "$IMAGE_REPO/$name:latest" . >/dev/null 2>/tmp/stack-build.$$ ||
+			-t "$IMAGE_REPO/$name:$VERSION" -t "$IMAGE_REPO/$name:latest" "bin/$PLATFORM" >/dev/null 2>/tmp/stack-build.$$ ||
 			{ cat /tmp/stack-build.$$ >&2; rm -f /tmp/stack-build.$$; die "docker build of $name failed"; }
 		rm -f /tmp/stack-build.$$
 		size=$(docker image inspect -f '{{.Size}}' "$IMAGE_REPO/$name:$VERSION")
@@ -93,7 +95,10 @@ cmd_secrets() {
 	done
 }
 
-hash_of() { sha256sum "$1" | cut -c1-12; }
+# hash_of prints the start of a file's SHA-256 (sha256sum on Linux, shasum on macOS).
+hash_of() {
+	if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -c1-12
+}
 
 cmd_deploy() {
 	need_swarm
@@ -133,14 +138,42 @@ http_status() {
 	) 2>/dev/null || true
 }
 
+# proxy_available prints "service available" lines from the proxy's /stats (admin port,
+# with the stats_auth secret): how many replicas of each service the proxy can use.
+proxy_available() {
+	local auth
+	auth=$(base64 <"$SECRETS_DIR/stats_auth" | tr -d '\n')
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$STATS_PORT" || exit 1
+		printf 'GET /stats HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nAuthorization: Basic %s\r\n\r\n' "$auth" >&3
+		while IFS= read -r -t 5 line || [[ -n $line ]]; do printf '%s\n' "$line"; line=; done <&3
+	) 2>/dev/null | grep -oE '"(name|available)": *("[^"]*"|[0-9]+)' | paste - - |
+		sed -nE 's/^"name": *"([^"]+)"[[:space:]]+"available": *([0-9]+)$/\1 \2/p' || true
+}
+
+# proxy_sees_all says whether the proxy on this node can use every replica of service1
+# and service2 (it finds new ones by DNS and health checks within a few seconds).
+proxy_sees_all() {
+	local seen svc want have
+	seen=$(proxy_available)
+	for svc in service1 service2; do
+		want=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "${STACK}_$svc")
+		have=$(awk -v s="$svc" '$1 == s {print $2}' <<<"$seen")
+		if [[ $have != "$want" ]]; then
+			say "proxy: $svc ${have:-?}/$want replicas available"
+			return 1
+		fi
+	done
+}
+
 # converged says whether every service of the stack runs all its replicas, healthy, with
 # no update in progress; it prints what it waits for otherwise.
 converged() {
 	local svc state want running
-	local -a services
-	mapfile -t services < <(docker service ls -q --filter "label=$NS_LABEL")
-	((${#services[@]} > 0)) || { say "no service"; return 1; }
-	for svc in "${services[@]}"; do
+	local services
+	services=$(docker service ls -q --filter "label=$NS_LABEL")
+	[[ -n $services ]] || { say "no service"; return 1; }
+	for svc in $services; do
 		state=$(docker service inspect -f '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$svc")
 		case ${state#* } in
 		updating | rollback_started) say "${state% *}: update in progress"; return 1 ;;
@@ -158,13 +191,14 @@ converged() {
 	done
 }
 
-# cmd_wait polls until the stack has converged and the proxy answers 200 on both pages.
+# cmd_wait polls until the stack has converged, the proxy answers 200 on both pages and
+# can use every replica.
 cmd_wait() {
 	local deadline=$((SECONDS + STACK_WAIT)) why last=
 	while :; do
 		if why=$(converged); then
 			why="proxy: /service1 $(http_status /service1), /service2 $(http_status /service2)"
-			[[ $why == *"/service1 200, /service2 200" ]] && return
+			[[ $why == *"/service1 200, /service2 200" ]] && why=$(proxy_sees_all) && return
 		fi
 		[[ $why != "$last" ]] && say "waiting: $why"
 		last=$why
