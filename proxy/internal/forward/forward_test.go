@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -488,4 +489,61 @@ func BenchmarkProxyStickyHit(b *testing.B) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
+	t.Parallel()
+	a, b := startServer(t, "a"), startServer(t, "b")
+	svc := service("service1", "connect.sid", a, b)
+	front, _ := startProxy(t, Options{}, svc)
+
+	stop := make(chan struct{})
+	errs := make(chan string, 100)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			c := newClient(t, front.URL)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", front.URL+"/service1", nil)
+				if c.cookie != "" {
+					req.Header.Set("Cookie", c.cookie)
+				}
+				resp, err := c.http.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- resp.Status
+					return
+				}
+				if sc := resp.Header.Get("Set-Cookie"); sc != "" {
+					c.cookie, _, _ = strings.Cut(sc, ";")
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	// A graceful stop, as `docker stop` gives a service that drains.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	a.srv.Shutdown(ctx)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("a client got %s while a replica stopped", e)
+	}
+	if svc.Stats.Rebalanced.Load() == 0 {
+		t.Error("no client was rebalanced: did the load reach the stopped replica?")
+	}
+	t.Logf("requests: hits %d new %d rebalanced %d; a answered %d, b %d", svc.Stats.Hits.Load(), svc.Stats.New.Load(), svc.Stats.Rebalanced.Load(), svc.Pool.Backends()[0].Requests(), svc.Pool.Backends()[1].Requests())
 }
