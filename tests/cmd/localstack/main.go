@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
@@ -200,22 +201,25 @@ func writeState(path string, stack *localstack.Stack) error {
 
 func printBanner(w io.Writer, c config, stack *localstack.Stack) {
 	mode := "memory sessions, as in the tutorial"
+	s1 := "sticky: one replica counts your visits"
+	s2 := "round robin: each replica has its own sessions"
 	if c.store == "cookie" {
 		mode = "stateless cookie sessions with a throw-away secret"
+		s1 = "round robin: any replica continues your count"
+		s2 = s1
 	}
 	url := strings.Replace(stack.URL(), "127.0.0.1", "localhost", 1)
 	admin := strings.Replace(stack.AdminURL(), "127.0.0.1", "localhost", 1)
-	fmt.Fprintf(w, `
-swarm-affinity is running: %d replicas of each service behind the proxy (%s).
-
-  %s/service1    sticky: one replica counts your visits
-  %s/service2    round robin: each replica has its own sessions
-  %s/stats          the proxy's view: servers, ids, sticky hits
-
-  try:   curl -c jar -b jar %s/service1
-  tour:  scripts/demo.sh
-
-Ctrl-C stops every process it started.
-
-`, c.replicas, mode, url, url, admin, strings.TrimPrefix(url, "http://"))
+	demo := "scripts/demo.sh"
+	if c.port != 8080 {
+		demo += " " + url
+	}
+	fmt.Fprintf(w, "\nswarm-affinity is running: %d replicas of each service behind the proxy (%s).\n\n", c.replicas, mode)
+	tw := tabwriter.NewWriter(w, 0, 0, 4, ' ', 0)
+	fmt.Fprintf(tw, "  %s/service1\t%s\n", url, s1)
+	fmt.Fprintf(tw, "  %s/service2\t%s\n", url, s2)
+	fmt.Fprintf(tw, "  %s/stats\tthe proxy's view: servers, ids, sticky hits\n", admin)
+	tw.Flush()
+	fmt.Fprintf(w, "\n  try:   curl -c jar -b jar %s/service1\n  tour:  %s\n\nCtrl-C stops every process it started.\n\n",
+		strings.TrimPrefix(url, "http://"), demo)
 }
