@@ -225,7 +225,14 @@ func (p *parser) services(cfg *Config, n *yaml.Node) {
 				sc.serversRaw = strings.Join(entries, ", ")
 				t, err := discover.Parse(entries)
 				if err != nil {
-					p.errorf(v, "%sservers: %v", where, err)
+					// One line per bad entry, each with the file and line.
+					errs := []error{err}
+					if j, ok := err.(interface{ Unwrap() []error }); ok {
+						errs = j.Unwrap()
+					}
+					for _, e := range errs {
+						p.errorf(v, "%sservers: %v, e.g. \"tasks.%s:8080\"", where, e, name)
+					}
 				}
 				sc.Servers = t
 			case "cookie":

@@ -63,18 +63,18 @@ func Parse(entries []string) ([]Target, error) {
 		return nil, errors.Join(errs...)
 	}
 	if len(out) == 0 {
-		return nil, errors.New(`no server; write e.g. "tasks.service1:8080" or "127.0.0.1:9001, 127.0.0.1:9002"`)
+		return nil, errors.New("no host:port given")
 	}
 	return out, nil
 }
 
 func parseTarget(s string) (Target, error) {
 	if strings.Contains(s, "://") {
-		return Target{}, fmt.Errorf("%q: write host:port without a scheme, e.g. \"tasks.service1:8080\"", s)
+		return Target{}, fmt.Errorf("%q: write host:port without a scheme", s)
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return Target{}, fmt.Errorf("%q has no port; write host:port, e.g. \"tasks.service1:8080\"", s)
+		return Target{}, fmt.Errorf("%q has no port; write host:port", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return Target{}, fmt.Errorf("%q: port %q is not a number from 1 to 65535", s, port)

@@ -60,7 +60,7 @@ func TestParse(t *testing.T) {
 		{"a:0", "1 to 65535"},
 		{"a:http", "1 to 65535"},
 		{":80", "not a host name"},
-		{" , ", "no server"},
+		{" , ", "no host:port given"},
 	} {
 		if _, err := Parse([]string{bad.in}); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("Parse(%q) error = %v, want one containing %q", bad.in, err, bad.want)
