@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"os"
 	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Chart draws the median req/s of every scenario 1 and 2 row as horizontal bars,
@@ -35,6 +38,7 @@ func (r *Results) Chart(path string) error {
 	}
 
 	p := plot.New()
+	p.Add(plotter.NewGrid()) // first, so the bars are drawn over it
 	p.Title.Text = fmt.Sprintf("swarm-affinity: req/s, median of %d runs (%s, %d cores, %d connections)",
 		r.Method.Reps, r.Machine.CPUModel, r.Machine.Cores, r.Method.Connections)
 	p.X.Label.Text = "requests per second (servers on one core, wrk on the other)"
@@ -65,8 +69,34 @@ func (r *Results) Chart(path string) error {
 		l.Width = vg.Points(1)
 		p.Add(l)
 	}
-	p.Legend.Top = true
+	p.Legend.Top = false // bottom right: the last rows are the shortest bars
 	p.NominalY(labels...)
-	p.Add(plotter.NewGrid())
-	return p.Save(9*vg.Inch, vg.Length(n)*0.3*vg.Inch+1.5*vg.Inch, path)
+	p.X.Tick.Marker = kiloTicks{}
+
+	// A margin on every side: SVG viewers lay text out in their own font, wider
+	// than the one the plot measured.
+	c := vgsvg.New(9.5*vg.Inch, vg.Length(n)*0.3*vg.Inch+1.7*vg.Inch)
+	p.Draw(draw.Crop(draw.New(c), 0.5*vg.Inch, -0.1*vg.Inch, 0.1*vg.Inch, -0.2*vg.Inch))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// kiloTicks labels the req/s axis 0, 10k, 20k...
+type kiloTicks struct{}
+
+func (kiloTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ticks {
+		if t.Label != "" {
+			ticks[i].Label = compact(t.Value)
+		}
+	}
+	return ticks
 }

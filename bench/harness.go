@@ -143,7 +143,7 @@ func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), "HAPROXY_LISTEN="+addr),
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), "HAPROXY_LISTEN="+addr, "HEALTH_PATH=/healthz"),
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err

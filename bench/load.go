@@ -144,7 +144,13 @@ func (l Load) fill(ctx context.Context, r WrkRun, n int64, rate float64, limit t
 			fmt.Fprintf(log, " (time limit %s reached)", limit)
 			break
 		}
+		// The first run is short, to learn this server's rate under this load; the
+		// next ones are sized from it, so the total overshoots n by less than a
+		// second of requests (wrk counts time in whole seconds).
 		d := time.Duration(float64(n-total) / max(rate, 1) * float64(time.Second))
+		if total == 0 {
+			d = min(d, 5*time.Second)
+		}
 		d = min(max(d, time.Second), left, 60*time.Second)
 		r.Duration = d
 		res, err := l.Run(ctx, r)

@@ -226,7 +226,7 @@ func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error
 		return nil, err
 	}
 	bk := backends{a.Addr, b.Addr, a.Addr, b.Addr}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), "HAPROXY_LISTEN="+addr),
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), "HAPROXY_LISTEN="+addr, "HEALTH_PATH=/service1"),
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err
