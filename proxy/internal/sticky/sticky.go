@@ -64,38 +64,45 @@ func Prefix(setCookie, name, id string) (string, bool) {
 // passed on byte for byte.
 func Strip(h, name string, ids []string) (string, []string) {
 	// First pass: find the cuts without allocating. Most headers have at
-	// most one sticky cookie, so one cut is kept inline; more are rare and
-	// handled by the second pass.
+	// most one sticky cookie: one cut costs one string concatenation.
 	first, firstEnd := -1, -1
 	n := 0
-	forEachValue(h, name, func(v, end int) {
+	for i := 0; i < len(h); {
+		v, end, next := nextValue(h, i, name)
+		i = next
+		if v < 0 {
+			continue
+		}
 		d := strings.IndexByte(h[v:end], Delim)
 		if d < 0 {
-			return
+			continue
 		}
 		ids = append(ids, h[v:v+d])
 		if n == 0 {
 			first, firstEnd = v, v+d+1
 		}
 		n++
-	})
-	if n == 0 {
-		return h, ids
 	}
-	if n == 1 {
+	switch n {
+	case 0:
+		return h, ids
+	case 1:
 		return h[:first] + h[firstEnd:], ids
 	}
 	var b strings.Builder
 	b.Grow(len(h))
 	last := 0
-	forEachValue(h, name, func(v, end int) {
-		d := strings.IndexByte(h[v:end], Delim)
-		if d < 0 {
-			return
+	for i := 0; i < len(h); {
+		v, end, next := nextValue(h, i, name)
+		i = next
+		if v < 0 {
+			continue
 		}
-		b.WriteString(h[last:v])
-		last = v + d + 1
-	})
+		if d := strings.IndexByte(h[v:end], Delim); d >= 0 {
+			b.WriteString(h[last:v])
+			last = v + d + 1
+		}
+	}
 	b.WriteString(h[last:])
 	return b.String(), ids
 }
@@ -103,45 +110,44 @@ func Strip(h, name string, ids []string) (string, []string) {
 // Has reports whether the Cookie header value h holds a cookie named name
 // whose value carries an id, without allocating.
 func Has(h, name string) bool {
-	found := false
-	forEachValue(h, name, func(v, end int) {
-		if !found && strings.IndexByte(h[v:end], Delim) >= 0 {
-			found = true
+	for i := 0; i < len(h); {
+		v, end, next := nextValue(h, i, name)
+		i = next
+		if v >= 0 && strings.IndexByte(h[v:end], Delim) >= 0 {
+			return true
 		}
-	})
-	return found
+	}
+	return false
 }
 
-// forEachValue calls fn with the bounds [v, end) of the value of every cookie
-// named name in the Cookie header h (blanks around the value excluded).
-func forEachValue(h, name string, fn func(v, end int)) {
-	for i := 0; i < len(h); {
-		nameStart := skipBlanks(h, i)
-		j := nameStart
-		for j < len(h) && h[j] != '=' && h[j] != ';' {
-			j++
-		}
-		if j == len(h) || h[j] == ';' {
-			i = j + 1 // a cookie without '=': nothing to strip
-			continue
-		}
-		v := skipBlanks(h, j+1)
-		end := valueEnd(h, v)
-		next := end + 1
-		if end < len(h) && h[end] != ';' {
-			// A quoted value ended before the ';': skip to it.
-			k := strings.IndexByte(h[end:], ';')
-			if k < 0 {
-				next = len(h) + 1
-			} else {
-				next = end + k + 1
-			}
-		}
-		if trimRight(h, nameStart, j) == name {
-			fn(v, v+len(trimRight(h, v, end)))
-		}
-		i = next
+// nextValue parses the cookie of the Cookie header h that starts at i. When
+// it is named name, it returns the bounds [v, end) of its value (blanks
+// around it excluded), else v = -1; next is where the following cookie
+// starts.
+func nextValue(h string, i int, name string) (v, end, next int) {
+	nameStart := skipBlanks(h, i)
+	j := nameStart
+	for j < len(h) && h[j] != '=' && h[j] != ';' {
+		j++
 	}
+	if j == len(h) || h[j] == ';' {
+		return -1, -1, j + 1 // a cookie without '=': nothing to strip
+	}
+	v = skipBlanks(h, j+1)
+	end = valueEnd(h, v)
+	next = end + 1
+	if end < len(h) && h[end] != ';' {
+		// A quoted value ended before the ';': skip to it.
+		if k := strings.IndexByte(h[end:], ';'); k < 0 {
+			next = len(h) + 1
+		} else {
+			next = end + k + 1
+		}
+	}
+	if trimRight(h, nameStart, j) != name {
+		return -1, -1, next
+	}
+	return v, v + len(trimRight(h, v, end)), next
 }
 
 // valueEnd returns where the cookie value starting at v ends: at the next
