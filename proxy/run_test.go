@@ -578,3 +578,34 @@ func TestMaxConnHoldsExtraConnections(t *testing.T) {
 		t.Fatal("the waiting connection was never accepted after the first closed")
 	}
 }
+
+func TestRestartedReplicaComesBackAfterRiseChecks(t *testing.T) {
+	t.Parallel()
+	a, b := startCountServer(t, "a", "127.0.0.1:0"), startCountServer(t, "b", "127.0.0.1:0")
+	_, front, adm := startApp(t, fmt.Sprintf("check: {interval: 20ms, rise: 2, fall: 2}\nservices:\n  service1:\n    servers: \"%s, %s\"\n    health_check: /healthz\n", a.addr, b.addr), nil)
+	state := func(addr string) string {
+		for _, s := range stats(t, adm).Services[0].Servers {
+			if s.Address == addr {
+				return s.State
+			}
+		}
+		return "missing"
+	}
+	a.srv.Close()
+	eventually(t, "the checks mark a down", func() bool { return state(a.addr) == "down" })
+	for range 4 {
+		if _, body, _ := (&browser{t: t}).get(front + "/service1"); !strings.HasPrefix(body, "b ") {
+			t.Fatalf("with a down: %q", body)
+		}
+	}
+	startCountServer(t, "a again", a.addr)
+	eventually(t, "the checks bring a back", func() bool { return state(a.addr) == "up" })
+	seen := map[string]bool{}
+	for range 4 {
+		_, body, _ := (&browser{t: t}).get(front + "/service1")
+		seen[strings.TrimRight(body, " 0123456789")] = true
+	}
+	if !seen["a again"] {
+		t.Errorf("the restarted replica got no traffic: %v", seen)
+	}
+}

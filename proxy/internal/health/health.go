@@ -86,6 +86,9 @@ func (c *Checker) Round(ctx context.Context) {
 	if c.records == nil {
 		c.records = map[*backend.Backend]*record{}
 	}
+	if c.Path != "" && c.client == nil {
+		c.client = newClient() // before the checks run in parallel
+	}
 	all := c.Pool.Backends()
 	results := make([]error, len(all))
 	var wg sync.WaitGroup
@@ -166,7 +169,7 @@ func (c *Checker) check(ctx context.Context, addr string) error {
 		return err
 	}
 	req.Header.Set("User-Agent", "swarm-affinity-proxy/health")
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -178,18 +181,15 @@ func (c *Checker) check(ctx context.Context, addr string) error {
 	return nil
 }
 
-func (c *Checker) httpClient() *http.Client {
-	if c.client == nil {
-		c.client = &http.Client{
-			// One fresh connection per check, as HAProxy: a check must
-			// prove that the server still accepts connections.
-			Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse // a 3xx is healthy, not followed
-			},
-		}
+func newClient() *http.Client {
+	return &http.Client{
+		// One fresh connection per check, as HAProxy: a check must prove
+		// that the server still accepts connections.
+		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse // a 3xx is healthy, not followed
+		},
 	}
-	return c.client
 }
 
 func (c *Checker) log() *slog.Logger {

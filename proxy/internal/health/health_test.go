@@ -112,3 +112,22 @@ func TestRoundPrunesDrainedServers(t *testing.T) {
 		t.Errorf("%d servers after the round, want 1", n)
 	}
 }
+
+func TestParallelHTTPChecks(t *testing.T) {
+	t.Parallel()
+	// Several servers checked at once, from the first round (run with -race).
+	pool := backend.NewPool(backend.NewIDs(nil), backend.RoundRobin)
+	var addrs []string
+	for range 4 {
+		srv, _ := flipServer(t)
+		addrs = append(addrs, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	pool.Update(addrs)
+	c := &Checker{Config: Config{Path: "/healthz", Fall: 1}, Pool: pool}
+	c.Round(context.Background())
+	for _, b := range pool.Backends() {
+		if b.State() != backend.Up {
+			t.Errorf("%s is %v", b.Addr(), b.State())
+		}
+	}
+}
