@@ -32,6 +32,8 @@
 //	    }],
 //	    "sticky": {"hits": 40, "new": 2, "rebalanced": 1},
 //	    "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}
+//	                                        // other: no whole answer (the client left, or the
+//	                                        // server died in the middle of the body)
 //	  }]
 //	}
 package admin

@@ -27,7 +27,7 @@ var (
 		"Requests of a sticky service by outcome: hit (the cookie's server answered), new (no server id), rebalanced (the id's server was gone or refused).",
 		[]string{"service", "outcome"}, nil)
 	descResponses = prometheus.NewDesc("proxy_responses_total",
-		"Answers by status class (other: the client left before an answer).", []string{"service", "code"}, nil)
+		"Answers by status class (other: no whole answer, the client left or the server died mid-body).", []string{"service", "code"}, nil)
 	descDuration = prometheus.NewDesc("proxy_request_duration_seconds",
 		"Time from the request's arrival to the end of its answer.", []string{"service"}, nil)
 	descConns = prometheus.NewDesc("proxy_client_connections",

@@ -89,6 +89,9 @@ type call struct {
 	srv    *backend.Backend // the server that answered; Released by ServeHTTP
 	sticky Sticky
 	status int
+	// complete is set when ReverseProxy returned normally (the answer went
+	// out whole).
+	complete bool
 }
 
 type callKey struct{}
@@ -117,19 +120,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &call{svc: svc}
+	// Deferred: ReverseProxy aborts a response whose body copy fails (the
+	// server died mid-body, the client left) with panic(http.ErrAbortHandler),
+	// and the server's slot and the counters must be given back anyway.
+	defer h.finish(r, c, start)
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	c.complete = true
+}
+
+// finish releases the server and records the request once it is over.
+func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 	if c.srv != nil {
 		c.srv.Release()
 	}
 	d := time.Since(start)
-	svc.Stats.record(c.sticky, c.status, d)
+	status := c.status
+	if !c.complete {
+		status = 0 // cut off: counted with the requests that got no whole answer
+	}
+	c.svc.Stats.record(c.sticky, status, d)
 	if h.accessLog.Load() {
 		id := ""
 		if c.srv != nil {
 			id = c.srv.ID()
 		}
-		h.log.Info("request", "method", r.Method, "path", r.URL.EscapedPath(), "status", c.status,
-			"route", svc.Name, "server", id, "sticky", c.sticky.String(), "dur_ms", ms(d))
+		attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", c.status,
+			"route", c.svc.Name, "server", id, "sticky", c.sticky.String(), "dur_ms", ms(d)}
+		if !c.complete {
+			attrs = append(attrs, "aborted", true)
+		}
+		h.log.Info("request", attrs...)
 	}
 }
 

@@ -547,3 +547,41 @@ func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
 	}
 	t.Logf("requests: hits %d new %d rebalanced %d; a answered %d, b %d", svc.Stats.Hits.Load(), svc.Stats.New.Load(), svc.Stats.Rebalanced.Load(), svc.Pool.Backends()[0].Requests(), svc.Pool.Backends()[1].Requests())
 }
+
+func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
+	t.Parallel()
+	// A server that sends half a body and dies: ReverseProxy aborts the
+	// answer with a panic; the server's active count must still drop.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "half")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	pool := backend.NewPool(testIDs, backend.LeastConn)
+	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
+	svc := &Service{Name: "s", VirtualHost: "*/s", Pool: pool}
+	front, _ := startProxy(t, Options{}, svc)
+	for range 3 {
+		resp, err := http.Get(front.URL + "/s")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	b := pool.Backends()[0]
+	deadline := time.Now().Add(5 * time.Second)
+	for (b.Active() != 0 || svc.Stats.Responses[0].Load() != 3) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if b.Active() != 0 {
+		t.Errorf("%d requests still counted in flight after the server died mid-body", b.Active())
+	}
+	if got := svc.Stats.Responses[0].Load(); got != 3 {
+		t.Errorf("%d cut-off answers counted, want 3", got)
+	}
+}

@@ -61,7 +61,8 @@ func (s Sticky) String() string {
 type Stats struct {
 	Hits, New, Rebalanced atomic.Uint64
 	// Responses counts answers by status class: [2] is 2xx...; [0] counts
-	// requests that got no answer (the client went away).
+	// requests that got no whole answer (the client went away, or the server
+	// died in the middle of the body).
 	Responses [6]atomic.Uint64
 	Duration  Histogram
 }
