@@ -135,8 +135,8 @@ func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 	}
 	d := time.Since(start)
 	status := c.status
-	if !c.complete {
-		status = 0 // cut off: counted with the requests that got no whole answer
+	if !c.complete || status == statusClientGone {
+		status = 0 // counted with the requests that got no whole answer
 	}
 	c.svc.Stats.record(c.sticky, status, d)
 	if h.accessLog.Load() {
@@ -240,6 +240,10 @@ func privateCache(values []string) string {
 	return strings.Join(out, ", ")
 }
 
+// statusClientGone is logged for a request whose client left before the
+// answer (nginx's 499); nobody receives it.
+const statusClientGone = 499
+
 // errNoServer means the service has no available server left to try.
 var errNoServer = errors.New("no server available")
 
@@ -252,8 +256,8 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	switch {
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer.
-		c.status = 499
-		w.WriteHeader(499)
+		c.status = statusClientGone
+		w.WriteHeader(statusClientGone)
 		return
 	case errors.Is(err, errNoServer):
 		c.status = http.StatusServiceUnavailable
