@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-contrib/sessions"
@@ -37,10 +39,12 @@ func Main(ctx context.Context, service, version string, args []string, getenv fu
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	case errors.As(err, &cerr):
+	case errors.As(err, &cerr) && !healthcheckRequested(args):
 		fmt.Fprintf(stderr, "%s: %v\n", service, err)
 		return ExitConfig
 	default:
+		// Also a -healthcheck whose settings are bad: Docker reads a HEALTHCHECK's
+		// exit 1 as unhealthy and reserves 2.
 		fmt.Fprintf(stderr, "%s: %v\n", service, err)
 		return ExitFail
 	}
@@ -88,6 +92,23 @@ func Run(ctx context.Context, service, version string, args []string, getenv fun
 		"cookie", cfg.CookieName, "cookie_path", cfg.CookiePath, "session_max", cfg.SessionMax,
 		"session_ttl", cfg.SessionTTL.String())
 	return serve.Run(ctx, serve.NewServer(h), ln, cfg.ShutdownTimeout, logger)
+}
+
+// healthcheckRequested reports whether args ask for -healthcheck (even if they are
+// otherwise bad).
+func healthcheckRequested(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "healthcheck" {
+			if b, err := strconv.ParseBool(value); !hasValue || (err == nil && b) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func newStore(cfg Config, logger *slog.Logger) (store.Store, error) {

@@ -1,0 +1,201 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`msg=listening .*addr=(\S+)|"msg":"listening".*"addr":"([^"]+)"`)
+
+// startMain runs Main on 127.0.0.1:0 with env and returns the address it listens on,
+// its log and a function that stops it and returns its exit code.
+func startMain(t *testing.T, env map[string]string) (addr string, logs *syncBuffer, stop func() int) {
+	t.Helper()
+	if env == nil {
+		env = map[string]string{}
+	}
+	env["ADDR"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	logs = &syncBuffer{}
+	code := make(chan int, 1)
+	go func() { code <- Main(ctx, "service1", "test", nil, envOf(env), &bytes.Buffer{}, logs) }()
+	stop = func() int { cancel(); return <-code }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
+			t.Cleanup(func() { cancel() })
+			return m[1] + m[2], logs, stop
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("Main exited with %d before listening; log:\n%s", c, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("not listening after 10s; log:\n%s", logs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func visit(t *testing.T, c *http.Client, url string) pageview.Answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a pageview.Answer
+	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+		t.Fatalf("decoding answer: %v", err)
+	}
+	return a
+}
+
+func TestMainServesCountsAndStops(t *testing.T) {
+	t.Parallel()
+	for _, storeKind := range []string{"memory", "cookie"} {
+		t.Run(storeKind+" store", func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{"SESSION_STORE": storeKind, "INSTANCE_NAME": "replica-7", "LOG_FORMAT": "text"}
+			if storeKind == "cookie" {
+				env["SESSION_SECRET"] = goodSecret
+			}
+			addr, logs, stop := startMain(t, env)
+			jar, _ := cookiejar.New(nil)
+			client := &http.Client{Jar: jar}
+			for want := 1; want <= 3; want++ {
+				a := visit(t, client, "http://"+addr+"/service1")
+				if a.Visits != want || a.Host != "replica-7" || a.Service != "service1" {
+					t.Fatalf("got %+v, want visits %d on replica-7", a, want)
+				}
+			}
+			var out bytes.Buffer
+			if code := Main(context.Background(), "service1", "test", []string{"-healthcheck", "-addr", addr}, envOf(nil), &out, &out); code != ExitOK {
+				t.Errorf("-healthcheck against a running service: got exit %d, want 0 (%s)", code, &out)
+			}
+			if code := stop(); code != ExitOK {
+				t.Errorf("after shutdown: got exit %d, want 0; log:\n%s", code, logs)
+			}
+			log := logs.String()
+			for _, want := range []string{"method=GET", "path=/service1", "status=200", "dur_ms=", "new_session=true", "new_session=false", "msg=stopped"} {
+				if !strings.Contains(log, want) {
+					t.Errorf("log lacks %q:\n%s", want, log)
+				}
+			}
+			if strings.Contains(log, goodSecret) || regexp.MustCompile(`connect\.sid=`).MatchString(log) {
+				t.Errorf("log holds a secret or a cookie value:\n%s", log)
+			}
+			if storeKind == "memory" && !strings.Contains(log, "SESSION_SECRET not set") {
+				t.Errorf("memory store without a secret: no log line saying so:\n%s", log)
+			}
+		})
+	}
+}
+
+func TestMainJSONLogs(t *testing.T) {
+	t.Parallel()
+	addr, logs, stop := startMain(t, map[string]string{"LOG_FORMAT": "json"})
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	stop()
+	var found bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if m["path"] == "/healthz" && m["status"] == float64(200) && m["new_session"] == false {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no JSON access line for /healthz:\n%s", logs)
+	}
+}
+
+func TestMainExitCodes(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	freeAddr := free.Addr().String()
+	free.Close()
+
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		want       int
+		wantStdout string
+		wantStderr string
+	}{
+		{"-h lists the settings and exits 0", []string{"-h"}, nil, ExitOK, "SESSION_MAX", ""},
+		{"a bad flag value exits 2", []string{"-session-max", "-1"}, nil, ExitConfig, "", "-session-max"},
+		{"an unknown flag exits 2", []string{"-bogus"}, nil, ExitConfig, "", "-bogus"},
+		{"a bad environment value exits 2", nil, map[string]string{"SESSION_TTL": "forever"}, ExitConfig, "", "SESSION_TTL"},
+		{"the cookie store without a secret exits 2", nil, map[string]string{"SESSION_STORE": "cookie"}, ExitConfig, "",
+			"SESSION_STORE=cookie needs SESSION_SECRET"},
+		{"a busy port exits 1 naming the address", []string{"-addr", busy.Addr().String()}, nil, ExitFail, "", busy.Addr().String()},
+		{"-healthcheck with nothing listening exits 1", []string{"-healthcheck", "-addr", freeAddr}, nil, ExitFail, "", "healthcheck"},
+		{"-healthcheck with a bad setting exits 1 too", []string{"-healthcheck", "-addr", "nope"}, nil, ExitFail, "", "-addr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr syncBuffer
+			env := tt.env
+			if env == nil {
+				env = map[string]string{}
+			}
+			code := Main(context.Background(), "service1", "test", tt.args, envOf(env), &stdout, &stderr)
+			if code != tt.want {
+				t.Errorf("got exit %d, want %d; stderr: %s", code, tt.want, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantStdout) {
+				t.Errorf("stdout %q lacks %q", stdout.String(), tt.wantStdout)
+			}
+			if !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("stderr %q lacks %q", stderr.String(), tt.wantStderr)
+			}
+		})
+	}
+}
