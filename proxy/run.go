@@ -57,7 +57,7 @@ Flags:
   -check                                    validate the configuration, print a summary, exit 0 (bad: exit 2)
   -listen ADDR            LISTEN            listen address (default: listen: in the file, else :80)
   -admin ADDR             ADMIN             admin port for /stats /metrics /healthz /readyz
-                                            (default: admin: in the file, else off)
+                                            (default: admin: in the file, else off; "off" turns it off)
   -log-format text|json   LOG_FORMAT        (default text)
   -log-level LEVEL        LOG_LEVEL         debug, info, warn or error (default info)
   -shutdown-timeout DUR   SHUTDOWN_TIMEOUT  on SIGTERM, wait this long for requests in flight (default 10s)
@@ -129,7 +129,7 @@ func parseSettings(args []string, getenv func(string) string, stderr io.Writer) 
 	}
 	s.shutdownTimeout = d
 	for _, a := range []struct{ flag, env, v string }{{"-listen", "LISTEN", s.listen}, {"-admin", "ADMIN", s.admin}} {
-		if a.v != "" {
+		if a.v != "" && !(a.flag == "-admin" && a.v == "off") {
 			if err := checkAddr(a.v); err != nil {
 				errs = append(errs, fmt.Errorf("%s (%s): %w", a.flag, a.env, err))
 			}
@@ -220,7 +220,11 @@ func loadConfig(set settings) (*Config, error) {
 	if set.listen != "" {
 		cfg.Listen = set.listen
 	}
-	if set.admin != "" {
+	switch set.admin {
+	case "":
+	case "off":
+		cfg.Admin = ""
+	default:
 		cfg.Admin = set.admin
 	}
 	return cfg, nil

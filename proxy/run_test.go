@@ -424,9 +424,18 @@ func TestRunCheckAndFlags(t *testing.T) {
 		}
 	}
 
+	set, err := parseSettings([]string{"-admin", "off"}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.configFile = good
+	if cfg, err := loadConfig(set); err != nil || cfg.Admin != "" {
+		t.Errorf("-admin off: admin %q, %v", cfg.Admin, err)
+	}
+
 	keyFile := filepath.Join(dir, "key")
 	os.WriteFile(keyFile, []byte("0123456789abcdef0123\n"), 0o600)
-	set, err := parseSettings(nil, env(map[string]string{"SERVER_ID_KEY_FILE": keyFile}), io.Discard)
+	set, err = parseSettings(nil, env(map[string]string{"SERVER_ID_KEY_FILE": keyFile}), io.Discard)
 	if err != nil || string(set.idKey) != "0123456789abcdef0123" || set.idKeyDefault {
 		t.Errorf("SERVER_ID_KEY_FILE: %q %v", set.idKey, err)
 	}
