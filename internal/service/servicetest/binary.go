@@ -1,0 +1,94 @@
+// Package servicetest tests a service binary as a whole: the service1 and service2
+// mains run the same test, with their own name.
+package servicetest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var listeningRE = regexp.MustCompile(`msg=listening .*addr=(\S+)`)
+
+// TestBinary builds the main package in the current directory (the test's package)
+// and checks what only the real binary shows: a bad flag exits 2, the service answers
+// on 127.0.0.1 under its name, -healthcheck exits 0, SIGTERM exits 0.
+func TestBinary(t *testing.T, service string) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the binary with")
+	}
+	bin := filepath.Join(t.TempDir(), service)
+	build := exec.Command(goBin, "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	t.Run("a bad flag exits 2 naming the setting", func(t *testing.T) {
+		out, err := exec.Command(bin, "-session-ttl", "soon").CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "-session-ttl") {
+			t.Errorf("got %v, %q; want exit 2 naming -session-ttl", err, out)
+		}
+	})
+
+	t.Run("serves, passes -healthcheck and exits 0 on SIGTERM", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin)
+		cmd.Env = append(os.Environ(), "ADDR=127.0.0.1:0", "LOG_FORMAT=text", "INSTANCE_NAME=bin-test")
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr := make(chan string, 1)
+		go func() {
+			sc := bufio.NewScanner(stderr)
+			for sc.Scan() {
+				if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+					addr <- m[1]
+				}
+			}
+		}()
+		var a string
+		select {
+		case a = <-addr:
+		case <-ctx.Done():
+			t.Fatal("the binary did not log its listening address")
+		}
+
+		resp, err := http.Get("http://" + a + "/" + service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := "<h1>I'm " + service + " on bin-test non unique visits 1</h1>"; resp.StatusCode != 200 || !strings.HasSuffix(string(body), want) {
+			t.Errorf("got %d %q, want 200 ending in %q", resp.StatusCode, body, want)
+		}
+		if out, err := exec.Command(bin, "-healthcheck", "-addr", a).CombinedOutput(); err != nil {
+			t.Errorf("-healthcheck: %v %s", err, out)
+		}
+
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("after SIGTERM: %v, want exit 0", err)
+		}
+	})
+}
