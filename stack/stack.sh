@@ -167,10 +167,10 @@ proxy_sees_all() {
 }
 
 # converged says whether every service of the stack runs all its replicas, healthy, with
-# no update in progress; it prints what it waits for otherwise.
+# no update in progress; otherwise it prints what it waits for and returns 1, or what
+# went wrong and returns 2 when waiting will not help.
 converged() {
-	local svc state want running
-	local services
+	local svc state want running error services
 	services=$(docker service ls -q --filter "label=$NS_LABEL")
 	[[ -n $services ]] || { say "no service"; return 1; }
 	for svc in $services; do
@@ -178,14 +178,26 @@ converged() {
 		case ${state#* } in
 		updating | rollback_started) say "${state% *}: update in progress"; return 1 ;;
 		paused | rollback_paused | rollback_completed)
-			die "${state% *}: update ${state#* }; see 'docker service ps ${state% *}'" ;;
+			say "${state% *}: update ${state#* }; see 'docker service ps ${state% *}'"
+			return 2 ;;
 		esac
-		want=$(docker service ls -f "id=$svc" --format '{{.Replicas}}')
-		want=${want##*/}
+		want=$(docker service inspect -f '{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$svc")
+		if [[ -z $want ]]; then # global: one per active node
+			want=$(docker node ls --format '{{.Status}} {{.Availability}}' | grep -c '^Ready Active' || true)
+		fi
 		running=$(docker service ps -f desired-state=running --format '{{.CurrentState}}' "$svc" |
 			grep -c '^Running' || true)
-		if [[ $running != "${want%% *}" ]]; then
-			say "${state% *}: $running/$want running"
+		if [[ $running != "$want" ]]; then
+			error=$(docker service ps --no-trunc --format '{{.Error}}' "$svc" | grep -m1 . || true)
+			error=${error#\"}
+			error=${error%\"}
+			case $error in
+			*"address already in use"*)
+				say "${state% *} cannot publish its port (${error##*: listen }): something else uses it.
+  Pick other ports: make stack-rm STACK=$STACK; make stack-deploy PORT=8000 STATS_PORT=8001"
+				return 2 ;;
+			esac
+			say "${state% *}: $running/$want running${error:+ (last task error: ${error:0:200})}"
 			return 1
 		fi
 	done
@@ -194,9 +206,11 @@ converged() {
 # cmd_wait polls until the stack has converged, the proxy answers 200 on both pages and
 # can use every replica.
 cmd_wait() {
-	local deadline=$((SECONDS + STACK_WAIT)) why last=
+	local deadline=$((SECONDS + STACK_WAIT)) why last= rc
 	while :; do
-		if why=$(converged); then
+		why=$(converged) && rc=0 || rc=$?
+		((rc != 2)) || die "$why"
+		if ((rc == 0)); then
 			why="proxy: /service1 $(http_status /service1), /service2 $(http_status /service2)"
 			[[ $why == *"/service1 200, /service2 200" ]] && why=$(proxy_sees_all) && return
 		fi

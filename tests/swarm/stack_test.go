@@ -3,6 +3,9 @@ package swarm
 import (
 	"fmt"
 	"maps"
+	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -40,6 +43,7 @@ func TestStack(t *testing.T) {
 		{"service1 counts on one replica named after its slot", testSticky},
 		{"new clients reach both service1 replicas", testNewClientsSpread},
 		{"service2 spreads a client over its replicas", testService2Spreads},
+		{"the published admin port wants the stats_auth secret", testStatsAuth},
 		{"make stack-scale N=3 gives new clients a third replica", testScale},
 		{"make stack-update restarts every replica without a 5xx", testRollingRestart},
 		{"make stack-deploy STORE=cookie counts while spreading", testStateless},
@@ -138,6 +142,43 @@ func testService2Spreads(t *testing.T, s *stack) {
 		t.Fatalf("one client's 6 requests to service2 all went to %v, want round robin over 2 replicas", hosts)
 	}
 	t.Logf("one client's requests went to %v", hosts)
+}
+
+func testStatsAuth(t *testing.T, s *stack) {
+	secret, err := os.ReadFile(filepath.Join(s.root, "stack", "secrets", "stats_auth"))
+	if err != nil {
+		t.Fatalf("make stack-deploy should have written the secret: %v", err)
+	}
+	user, pass, ok := strings.Cut(string(secret), ":")
+	if !ok {
+		t.Fatalf("stack/secrets/stats_auth is not user:password")
+	}
+	stats := fmt.Sprintf("http://127.0.0.1:%d/stats", s.statsPort)
+	for _, c := range []struct {
+		user, pass string
+		want       int
+	}{
+		{"", "", http.StatusUnauthorized},
+		{user, "wrong", http.StatusUnauthorized},
+		{user, pass, http.StatusOK},
+	} {
+		req, err := http.NewRequest(http.MethodGet, stats, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.user != "" {
+			req.SetBasicAuth(c.user, c.pass)
+		}
+		req.Header.Set("Accept", "application/json")
+		resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET /stats as %q: got status %d, want %d", c.user, resp.StatusCode, c.want)
+		}
+	}
 }
 
 func testScale(t *testing.T, s *stack) {
