@@ -274,14 +274,14 @@ func TestErrorsAndHeaders(t *testing.T) {
 
 	// Oversized headers: 431, and the proxy keeps working.
 	req, _ := http.NewRequest("GET", front+"/service1", nil)
-	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
+	req.Header.Set("X-Big", strings.Repeat("a", 2<<20))
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("64 KiB of headers: %d, want 431", resp.StatusCode)
+		t.Errorf("2 MiB of headers: %d, want 431", resp.StatusCode)
 	}
 
 	req, _ = http.NewRequest("GET", front+"/service1", nil)
