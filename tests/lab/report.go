@@ -148,14 +148,15 @@ figcaption { color: #555; }
 <body>
 <h1>Sticky sessions vs stateless scaling</h1>
 <p class="small">Run of {{.R.Started.Format "2006-01-02 15:04:05"}} UTC, {{if eq .R.Mode "local"}}on local stacks started by the lab{{else}}against {{.R.Settings.URL}}{{end}}:
-{{.R.Settings.Clients}} visitors per arm ({{.R.Settings.Parallel}} at a time), {{.R.Settings.Requests}} requests each{{if gt .R.Settings.ThinkMS 0}} about {{.R.Settings.ThinkMS}} ms apart{{end}},
-{{with .R.Settings.SessionTTL}}SESSION_TTL={{.}}, {{end}}{{with .R.Settings.Balance}}balance {{.}}, {{end}}
+{{.R.Settings.Clients}} visitors per arm ({{.R.Settings.Parallel}} at a time), {{.R.Settings.Requests}} requests to /service1 each{{if gt .R.Settings.ThinkMS 0}} about {{.R.Settings.ThinkMS}} ms apart{{end}},
+{{with .R.Settings.SessionTTL}}SESSION_TTL={{.}}, {{end}}{{with .R.Settings.Balance}}balance {{.}}, {{end}}{{with .R.Settings.CookiePath}}COOKIE_PATH={{.}}, {{end}}
 {{if eq .R.Mode "local"}}{{.R.Settings.Replicas}} replicas to start with, {{end}}events: {{if .R.Settings.Events}}{{join .R.Settings.Events}}{{else}}none{{end}};
 the load took {{secs .R.DurationS}}.</p>
 {{range .R.Notes}}<p><b>Note:</b> {{.}}</p>{{end}}
 
 <h2>The arms</h2>
 <ul>{{range .R.Arms}}<li><b>{{.Name}}</b>: {{.Title}}</li>{{end}}</ul>
+<p class="small">Only the answers of /service1 are measured.{{if eq .R.Mode "local"}} Every visitor also opens /service2 after each 5th page, as people click around a site: with COOKIE_PATH=/ (the 2018 trap) that visit replaces the service1 cookie.{{end}}</p>
 
 <h2>Results</h2>
 <table>

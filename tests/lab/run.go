@@ -43,6 +43,11 @@ type Settings struct {
 	// Balance is the proxy's balance algorithm in every arm: roundrobin (empty) or
 	// leastconn. Local stacks only.
 	Balance string `json:"balance,omitempty"`
+	// CookiePath is every replica's COOKIE_PATH; empty keeps the services' defaults, each
+	// its own path. Every visitor also opens service2 (same store, round robin) after
+	// each 5th page of service1, as people click around a site; "/" reproduces the 2018
+	// trap: service2's cookie replaces service1's. Local stacks only.
+	CookiePath string `json:"cookie_path,omitempty"`
 	// Arms to run, by name; nil means all three (sticky, stateless, neither).
 	Arms []string `json:"arms"`
 	// URL is a deployed stack's proxy, e.g. http://127.0.0.1; empty means the lab
@@ -69,7 +74,8 @@ type Config struct {
 type arm struct {
 	name  string
 	title string
-	// stack is the local stack of the arm: one service, service1, behind the proxy.
+	// stack is the local stack of the arm: service1 as the arm wants it behind the
+	// proxy (startArms adds a service2, the other page of the site).
 	stack localstack.Config
 }
 
@@ -149,6 +155,9 @@ func (s Settings) Check() error {
 			errs = append(errs, fmt.Errorf("SESSION_TTL=%q: give a duration such as 2s or 30m", s.SessionTTL))
 		}
 	}
+	if s.CookiePath != "" && !strings.HasPrefix(s.CookiePath, "/") {
+		errs = append(errs, fmt.Errorf("COOKIE_PATH=%q: give a path such as / or /service1", s.CookiePath))
+	}
 	if s.Balance != "" && s.Balance != "roundrobin" && s.Balance != "leastconn" {
 		errs = append(errs, fmt.Errorf("BALANCE=%q: choose roundrobin or leastconn", s.Balance))
 	}
@@ -178,8 +187,8 @@ func (s Settings) Check() error {
 			errs = append(errs, errors.New("EVENTS work on the local stacks only: against a deployed stack, "+
 				"run the lab without EVENTS and change the stack by hand while it runs (see LAB.md, \"Against a swarm\")"))
 		}
-		if s.SessionTTL != "" || s.Balance != "" {
-			errs = append(errs, errors.New("SESSION_TTL and BALANCE set up the local stacks; "+
+		if s.SessionTTL != "" || s.Balance != "" || s.CookiePath != "" {
+			errs = append(errs, errors.New("SESSION_TTL, BALANCE and COOKIE_PATH set up the local stacks; "+
 				"a deployed stack has its own (docker-compose.yml, stack/proxy.yaml)"))
 		}
 	}
@@ -219,7 +228,12 @@ type target struct {
 	arm   arm
 	url   string
 	stack *localstack.Stack // nil against a deployed stack
+	// detour is the other page visitors open now and then (Settings.CookiePath); "" none.
+	detour string
 }
+
+// detourEvery is how many pages of service1 a visitor opens between two of service2.
+const detourEvery = 5
 
 // Run starts a local stack per arm (or finds the arms of the stack at cfg.URL), sends the
 // same load to every arm at once, makes the events happen, and measures. The local
@@ -290,6 +304,8 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 				sc.Services[j].Env = append(slices.Clone(sc.Services[j].Env), "SESSION_TTL="+cfg.SessionTTL)
 			}
 		}
+		sc.CookiePath = cfg.CookiePath
+		sc.Services = append(sc.Services, localstack.Service{Name: "service2", Balance: cfg.Balance})
 		sc.BinDir = cfg.BinDir
 		sc.Replicas = cfg.Replicas
 		sc.Out = prefixed(cfg.StackLog, name)
@@ -299,7 +315,7 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 				errs[i] = fmt.Errorf("starting the %s arm's stack: %w", name, err)
 				return
 			}
-			targets[i] = &target{arm: a, url: s.URL() + "/service1", stack: s}
+			targets[i] = &target{arm: a, url: s.URL() + "/service1", detour: s.URL() + "/service2", stack: s}
 		})
 	}
 	wg.Wait()
@@ -370,6 +386,9 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 						break
 					}
 					logs[w] = append(logs[w], v.visit(ctx, seq, t0))
+					if t.detour != "" && seq%detourEvery == 0 {
+						v.open(ctx, t.detour)
+					}
 					done.Add(1)
 					if cfg.OnAnswer != nil {
 						cfg.OnAnswer(t.arm.name)

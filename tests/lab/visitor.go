@@ -95,3 +95,18 @@ func firstLine(b []byte) string {
 	}
 	return s
 }
+
+// open visits another page of the site with the visitor's cookies, recording nothing.
+func (v *visitor) open(ctx context.Context, url string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := v.client.Do(req)
+	if err != nil {
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}

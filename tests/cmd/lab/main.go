@@ -86,6 +86,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
 		"default kill,scale on local stacks, none against URL (env EVENTS)")
 	fs.StringVar(&c.SessionTTL, "session-ttl", getenv("SESSION_TTL"), "every replica's SESSION_TTL, e.g. 2s; empty: the services' default (env SESSION_TTL)")
+	fs.StringVar(&c.CookiePath, "cookie-path", getenv("COOKIE_PATH"), "every replica's COOKIE_PATH; empty: each service its own path; / is the 2018 trap (env COOKIE_PATH)")
 	fs.StringVar(&c.Balance, "balance", getenv("BALANCE"), "the proxy's balance: roundrobin or leastconn (env BALANCE)")
 	fs.StringVar(&c.arms, "arms", envStr("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
 	fs.StringVar(&c.URL, "url", getenv("URL"), "a deployed stack's proxy, e.g. http://127.0.0.1; empty: local stacks (env URL)")
@@ -157,7 +158,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.Balance != "" {
 		extra += "; balance " + c.Balance
 	}
-	fmt.Fprintf(stdout, "Lab: %d visitors per arm (%d at a time), %d requests each%s; events: %s; on %s.\n",
+	if c.CookiePath != "" {
+		extra += "; COOKIE_PATH=" + c.CookiePath
+	}
+	fmt.Fprintf(stdout, "Lab: %d visitors per arm (%d at a time), %d requests each (and /service2 every 5)%s; events: %s; on %s.\n",
 		c.Clients, c.Parallel, c.Requests, extra, events, where)
 
 	p := newProgress(stderr)
