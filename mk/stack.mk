@@ -18,7 +18,7 @@ STACK_TESTS  ?= run
 STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' \
 	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' stack/stack.sh
 
-.PHONY: images stack-secrets swarm-init stack-deploy stack-rm stack-ps stack-logs \
+.PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
 
 # The engine's architecture, which may not be this machine's (Docker Desktop on a Mac
@@ -39,8 +39,12 @@ stack-secrets: ## generate the stack's secrets into stack/secrets/ (git-ignored)
 swarm-init: ## make this engine a single-node swarm (docker swarm init) unless it is in one
 	@$(STACK_SH) swarm-init
 
-stack-deploy: images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
+# stack-check first: no image build when the engine or the swarm is missing.
+stack-deploy: stack-check images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
 	@$(STACK_SH) deploy
+
+stack-check:
+	@$(STACK_SH) check
 
 stack-rm: ## remove the stack and wait until its services, networks, configs, secrets are gone
 	@$(STACK_SH) rm

@@ -26,14 +26,22 @@ NS_LABEL="com.docker.stack.namespace=$STACK"
 say() { printf '%s\n' "$*"; }
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 
-# need_swarm fails with the fix when no engine answers or the engine is in no swarm.
-need_swarm() {
-	local state
-	if ! state=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>&1); then
-		die "no Docker engine answers (${state##*$'\n'}).
+# need_engine fails with the fix when no Docker engine answers.
+need_engine() {
+	local out
+	command -v docker >/dev/null || die "no docker command: install Docker (Docker Desktop, or 'apt-get install -y docker.io' on Debian)"
+	if ! out=$(docker info --format '{{.ServerVersion}}' 2>&1); then
+		die "no Docker engine answers (${out##*$'\n'}).
   Start it: on Debian 'apt-get install -y docker.io && dockerd >/tmp/dockerd.log 2>&1 &',
   elsewhere Docker Desktop or 'systemctl start docker'."
 	fi
+}
+
+# need_swarm fails with the fix when no engine answers or the engine is in no swarm.
+need_swarm() {
+	local state
+	need_engine
+	state=$(docker info --format '{{.Swarm.LocalNodeState}}')
 	case $state in
 	active) ;;
 	inactive)
@@ -49,7 +57,8 @@ need_swarm() {
 
 cmd_swarm_init() {
 	local state
-	state=$(docker info --format '{{.Swarm.LocalNodeState}}') || die "no Docker engine answers"
+	need_engine
+	state=$(docker info --format '{{.Swarm.LocalNodeState}}')
 	if [[ $state == active ]]; then
 		say "already in a swarm: nothing to do"
 		return
@@ -63,6 +72,7 @@ cmd_swarm_init() {
 # first, for the engine's OS and architecture) and checks their size.
 cmd_images() {
 	local name size revision created
+	need_engine
 	revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 	# The commit's date, not the build's: rebuilding the same commit gives the same image.
 	created=$(git log -1 --format=%cI 2>/dev/null || echo 1970-01-01T00:00:00Z)
@@ -235,7 +245,7 @@ leftovers() {
 # repeated until the containers are gone and the network went with them.
 cmd_rm() {
 	local deadline=$((SECONDS + STACK_WAIT)) left
-	docker info >/dev/null 2>&1 || die "no Docker engine answers"
+	need_engine
 	left=$(leftovers)
 	if [[ -z $left ]]; then
 		say "nothing to remove: no stack $STACK"
@@ -300,6 +310,7 @@ cmd_logs() {
 }
 
 case ${1:-} in
+check) need_swarm ;;
 swarm-init) cmd_swarm_init ;;
 images) cmd_images ;;
 secrets) cmd_secrets ;;
@@ -310,5 +321,5 @@ scale) cmd_scale ;;
 update) cmd_update ;;
 ps) cmd_ps ;;
 logs) cmd_logs ;;
-*) die "usage: stack/stack.sh swarm-init|images|secrets|deploy|wait|rm|scale|update|ps|logs (run it through make)" ;;
+*) die "usage: stack/stack.sh check|swarm-init|images|secrets|deploy|wait|rm|scale|update|ps|logs (run it through make)" ;;
 esac

@@ -54,8 +54,9 @@ func requireSwarm(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "docker", "info", "--format",
 		"{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}").CombinedOutput()
 	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		unavailable("no Docker engine answers (`docker info`: %v: %s); start dockerd, or run scripts/ci-docker.sh up",
-			err, bytes.TrimSpace(out))
+			err, strings.TrimSpace(lines[len(lines)-1]))
 		return
 	}
 	if state := strings.TrimSpace(string(out)); state != "active true" {
