@@ -99,9 +99,11 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 	var triedBuf [4]*backend.Backend
 	tried := triedBuf[:0]
 	var lastErr error
+	next := c.pinned // nil: balance
 	for attempt := 0; attempt <= svc.Retries; attempt++ {
-		b := c.pinned
-		if attempt > 0 || b == nil || !b.Available() {
+		b := next
+		next = nil
+		if b == nil || !b.Available() {
 			var ok bool
 			if b, ok = svc.Pool.Pick(tried...); !ok {
 				break
@@ -119,9 +121,10 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if unread && req.Context().Err() == nil && err.Error() == errServerClosedIdle {
 			// The server closed a kept-alive connection just as we sent on
 			// it: it never saw the request (the transport resends such
-			// requests itself only when they are idempotent).
+			// requests by itself only when they are idempotent). The
+			// server is not down: try it again on a new connection.
 			b.Cancel()
-			tried = append(tried, b)
+			next = b
 			lastErr = err
 			continue
 		}
