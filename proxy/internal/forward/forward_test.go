@@ -585,3 +585,71 @@ func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
 		t.Errorf("%d cut-off answers counted, want 3", got)
 	}
 }
+
+// cannedTransport answers every attempt at once, without a network: it
+// isolates the proxy's own cost per request.
+type cannedTransport struct{}
+
+func (cannedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return &http.Response{
+		StatusCode: 200, ProtoMajor: 1, ProtoMinor: 1, Request: req, ContentLength: 2,
+		Header: http.Header{"Content-Type": {"text/plain"}, "Set-Cookie": {"connect.sid=s%3Anew.sig; Path=/service1; HttpOnly"}},
+		Body:   io.NopCloser(strings.NewReader("ok")),
+	}, nil
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Flush()                      {}
+
+// BenchmarkHandlerStickyHit is the proxy's own work for a sticky request:
+// route, strip, pick, ReverseProxy, prefix the Set-Cookie, count.
+func BenchmarkHandlerStickyHit(b *testing.B) {
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{"10.0.0.1:8080", "10.0.0.2:8080"})
+	id := pool.Backends()[0].ID()
+	h := NewHandler(Options{Transport: cannedTransport{}})
+	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1, */service1/*", Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool}})
+	h.SetTable(tb)
+	req := httptest.NewRequest("GET", "http://localhost/service1", nil)
+	req.Header.Set("Cookie", "_ga=GA1.1.1; connect.sid="+id+"~s%3Aabc.def; theme=dark")
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+	}
+}
+
+func BenchmarkProxyParallel(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<h1>I'm service1 on bench non unique visits 1</h1>")
+	}))
+	defer srv.Close()
+	pool := backend.NewPool(testIDs, backend.RoundRobin)
+	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
+	id := pool.Backends()[0].ID()
+	h := NewHandler(Options{})
+	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1", Cookie: "connect.sid", Retries: 3, Pool: pool}})
+	h.SetTable(tb)
+	front := httptest.NewServer(h)
+	defer front.Close()
+	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req, _ := http.NewRequest("GET", front.URL+"/service1", nil)
+		req.Header.Set("Cookie", "connect.sid="+id+"~s%3Aabc.def")
+		for pb.Next() {
+			resp, err := cl.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}
