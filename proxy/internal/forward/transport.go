@@ -115,6 +115,11 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			c.srv = b
 			c.sticky = outcome(c, b)
+			if c.sticky == Rebalanced {
+				// A stale or tampered id is not the client's problem: it is
+				// balanced and gets the new server's id with its new session.
+				t.h.log.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", b.ID())
+			}
 			return resp, nil
 		}
 		unread := body == nil || !body.read.Load()
