@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"sync"
@@ -32,7 +33,7 @@ type Cookie struct {
 	codec *securecookie.SecureCookie
 	now   func() time.Time
 	ttl   time.Duration
-	cfg   Config
+	log   *slog.Logger
 
 	mu      sync.Mutex // guards options
 	options sessions.Options
@@ -54,7 +55,7 @@ func NewCookie(cfg Config) (*Cookie, error) {
 	// TTL rounded up, so it agrees with the check on Seen (which uses Config.Now).
 	maxAge := int(math.Ceil(cfg.TTL.Seconds()))
 	codec := securecookie.New(keys.Hash, keys.Block).MaxAge(maxAge)
-	return &Cookie{codec: codec, now: cfg.clock(), ttl: cfg.TTL, cfg: cfg, options: cfg.Cookie}, nil
+	return &Cookie{codec: codec, now: cfg.clock(), ttl: cfg.TTL, log: cfg.logger(), options: cfg.Cookie}, nil
 }
 
 // Kind returns "cookie".
@@ -102,12 +103,12 @@ func (c *Cookie) New(r *http.Request, name string) (*gsessions.Session, error) {
 func (c *Cookie) decode(name, value string) (map[any]any, bool) {
 	var p payload
 	if err := c.codec.Decode(name, value, &p); err != nil {
-		c.cfg.logger().Debug("session cookie rejected", "store", "cookie", "err", err)
+		c.log.Debug("session cookie rejected", "store", "cookie", "err", err)
 		return nil, false
 	}
 	age := c.now().Sub(time.Unix(p.Seen, 0))
 	if age >= c.ttl || age < -time.Minute {
-		c.cfg.logger().Debug("session cookie expired", "store", "cookie")
+		c.log.Debug("session cookie expired", "store", "cookie")
 		return nil, false
 	}
 	if p.Values == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -62,7 +63,7 @@ type Memory struct {
 	epoch  time.Time
 	ttl    time.Duration
 	max    int
-	cfg    Config
+	log    *slog.Logger
 	stripe [lockStripes]sync.Mutex
 
 	mu      sync.Mutex // guards lru and options
@@ -99,7 +100,7 @@ func NewMemory(cfg Config) (*Memory, error) {
 		epoch:   now(),
 		ttl:     cfg.TTL,
 		max:     cfg.Max,
-		cfg:     cfg,
+		log:     cfg.logger(),
 		lru:     lru,
 		options: cfg.Cookie,
 	}, nil
@@ -174,7 +175,7 @@ func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 	for _, c := range r.CookiesNamed(name) {
 		var raw []byte
 		if err := m.codec.Decode(name, c.Value, &raw); err != nil {
-			m.cfg.logger().Debug("session cookie rejected", "store", "memory", "err", err)
+			m.log.Debug("session cookie rejected", "store", "memory", "err", err)
 			continue
 		}
 		if len(raw) != idLen {
@@ -192,7 +193,7 @@ func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 		if ok {
 			return id, rec, true
 		}
-		m.cfg.logger().Debug("session cookie names no live session", "store", "memory")
+		m.log.Debug("session cookie names no live session", "store", "memory")
 	}
 	return sessionID{}, record{}, false
 }
