@@ -470,7 +470,10 @@ func (a *app) serve(ctx context.Context) error {
 	if a.adminSrv != nil {
 		go func() { errc <- a.adminSrv.Serve(a.adminLn) }()
 	}
-	attrs := []any{"listen", a.ln.Addr().String(), "services", len(a.cfg.Services), "version", version}
+	a.mu.Lock()
+	n := len(a.cfg.Services)
+	a.mu.Unlock()
+	attrs := []any{"listen", a.ln.Addr().String(), "services", n, "version", version}
 	if a.adminLn != nil {
 		attrs = append(attrs, "admin", a.adminLn.Addr().String())
 	}

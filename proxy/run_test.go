@@ -618,3 +618,48 @@ func TestRestartedReplicaComesBackAfterRiseChecks(t *testing.T) {
 		t.Errorf("the restarted replica got no traffic: %v", seen)
 	}
 }
+
+func TestReloadAddsChangesAndRemovesServices(t *testing.T) {
+	t.Parallel()
+	s1, s2 := startCountServer(t, "one", "127.0.0.1:0"), startCountServer(t, "two", "127.0.0.1:0")
+	a, front, adm := startApp(t, fmt.Sprintf("services:\n  service1:\n    servers: %q\n    cookie: connect.sid prefix\n", s1.addr), nil)
+	br := &browser{t: t}
+	br.get(front + "/service1")
+	br.get(front + "/service1")
+
+	cfg, err := ParseConfig("reload.yaml", []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
+admin: "127.0.0.1:0"
+access_log: false
+services:
+  service1:
+    servers: %q
+    cookie: connect.sid prefix
+    balance: leastconn
+  service2:
+    virtual_host: "*/two/*"
+    servers: %q
+`, s1.addr, s2.addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.apply(cfg)
+	if _, body, _ := br.get(front + "/service1"); body != "one 3" {
+		t.Errorf("service1 after the reload: %q, want one 3 (session and server kept)", body)
+	}
+	if _, body, _ := (&browser{t: t}).get(front + "/two/x"); body != "two 1" {
+		t.Errorf("the added service: %q", body)
+	}
+	st := stats(t, adm)
+	if len(st.Services) != 2 || st.Services[0].Balance != "leastconn" || st.Services[0].Sticky.Hits != 2 {
+		t.Errorf("stats after the reload: %+v", st.Services)
+	}
+
+	cfg2, _ := ParseConfig("reload.yaml", []byte(fmt.Sprintf("services:\n  service2:\n    virtual_host: \"*/two/*\"\n    servers: %q\n", s2.addr)))
+	a.apply(cfg2)
+	if status, _, _ := br.get(front + "/service1"); status != 404 {
+		t.Errorf("a removed service answers %d, want 404", status)
+	}
+	if n := len(stats(t, adm).Services); n != 1 {
+		t.Errorf("%d services after removing one, want 1", n)
+	}
+}
