@@ -406,9 +406,7 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 			if !waitCount(&done, at, loadDone) {
 				break // the load ended first (interrupted): no point changing the stack
 			}
-			for _, ev := range happen(ctx, t, kind, t0, cfg.OnEvent) {
-				res.Events = append(res.Events, ev)
-			}
+			res.Events = append(res.Events, happen(ctx, t, kind, t0, cfg.OnEvent)...)
 			lastEventEnd.Store(int64(time.Since(t0)))
 		}
 	}

@@ -229,7 +229,7 @@ func (p *progress) add() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
-	if p.n >= p.max { // a slow event keeps visitors coming: grow the bar rather than end it
+	if p.n > p.max { // a slow event keeps visitors coming: grow the bar rather than end it
 		p.max += 100
 		p.bar.ChangeMax(p.max)
 	}
