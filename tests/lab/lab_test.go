@@ -130,7 +130,7 @@ func TestLessonWithoutEvents(t *testing.T) {
 // its returning visitors never reach the new replica; the stateless arm loses nothing.
 func TestLessonFailoverAndScaleOut(t *testing.T) {
 	t.Parallel()
-	r := runLab(t, Settings{Clients: 24, Requests: 25, Parallel: 4, ThinkMS: 20, Replicas: 2,
+	r := runLab(t, Settings{Clients: 30, Requests: 25, Parallel: 6, ThinkMS: 20, Replicas: 2,
 		Events: []string{Kill, Scale}, Arms: []string{"sticky", "stateless"}})
 
 	for _, a := range r.Arms {
