@@ -100,7 +100,7 @@ func Findings(r *Results) []string {
 			for _, l := range s.Losses {
 				reps = append(reps, l.Replica)
 			}
-			fmt.Fprintf(&b, "; of the %d visitors whose session was on %s when it went down, %d lost it", had, strings.Join(reps, ", "), lost)
+			fmt.Fprintf(&b, "; of the %d visitors last served by %s when it went down, %d had to start again", had, strings.Join(reps, ", "), lost)
 		}
 		if so := s.ScaleOut; so != nil {
 			fmt.Fprintf(&b, "; the new replica %s served %d of %d returning visitors and %d of %d new ones",
@@ -164,7 +164,7 @@ the load took {{secs .R.DurationS}}.</p>
 {{range body .R.Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <p class="small"><b>continuity</b>: share of answers whose visit count is exactly the same visitor's previous count + 1.
-<b>lost at failover</b>: of the visitors whose session was on a replica when it was killed or restarted, how many started again at 1.
+<b>lost at failover</b>: of the visitors last served by a replica when it was killed or restarted (and seen again after), how many had to start again.
 <b>req/s</b>: good answers per second. <b>p50 / p99</b>: half / 99% of the answers came faster than this.</p>
 
 <h2>What this run shows</h2>
@@ -173,7 +173,7 @@ the load took {{secs .R.DurationS}}.</p>
 <h2>Who answered</h2>
 <p>Share of each phase's answers per replica (the phases are cut by the events).</p>
 <table>
-<tr>{{range head .R.ShareRows}}<th>{{.}}</th>{{end}}</tr>
+<tr>{{range $i, $h := head .R.ShareRows}}<th{{if lt $i 2}} style="text-align:left"{{end}}>{{$h}}</th>{{end}}</tr>
 {{range body .R.ShareRows}}<tr>{{range $i, $c := .}}<td{{if lt $i 2}} class="l"{{end}}>{{$c}}</td>{{end}}</tr>
 {{end}}</table>
 
