@@ -2,7 +2,7 @@
 # What the stack-* targets of mk/stack.mk do; run them through make, which passes the
 # settings as environment variables:
 #
-#   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  UPDATE_DELAY (10s)
+#   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  REPLICAS (2)  UPDATE_DELAY (10s)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
 #
 # Plain bash (3.2 too, as on macOS) and the docker CLI (20.10 or later): no curl, no
@@ -127,7 +127,7 @@ cmd_deploy() {
 		docker image inspect "$IMAGE_REPO/$name:$VERSION" >/dev/null 2>&1 ||
 			die "image $IMAGE_REPO/$name:$VERSION is missing: run 'make images'"
 	done
-	export STACK PORT STATS_PORT VERSION UPDATE_DELAY=${UPDATE_DELAY:-10s}
+	export STACK PORT STATS_PORT VERSION UPDATE_DELAY=${UPDATE_DELAY:-10s} REPLICAS=${REPLICAS:-2}
 	export PROXY_CONFIG_HASH SERVER_ID_KEY_HASH STATS_AUTH_HASH SESSION_SECRET_HASH
 	PROXY_CONFIG_HASH=$(hash_of "$PROXY_CONFIG_FILE")
 	SERVER_ID_KEY_HASH=$(hash_of "$SECRETS_DIR/server_id_key")

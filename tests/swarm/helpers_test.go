@@ -106,6 +106,7 @@ type stack struct {
 	port      int
 	statsPort int
 	base      string // http://127.0.0.1:<port>
+	version   string // the images' tag, VERSION; "" lets the Makefile compute it
 }
 
 func newStack(t *testing.T) *stack {
@@ -123,6 +124,11 @@ func newStack(t *testing.T) *stack {
 		statsPort: ports[1],
 	}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
+	// One image tag for the whole test, as the Makefile would compute it now: a commit
+	// landing meanwhile must not turn the next stack-deploy into an upgrade of everything.
+	if out, err := exec.Command("git", "-C", s.root, "describe", "--tags", "--always", "--dirty").Output(); err == nil {
+		s.version = strings.TrimSpace(string(out))
+	}
 	return s
 }
 
@@ -146,6 +152,9 @@ func (s *stack) tryMake(timeout time.Duration, target string, vars ...string) er
 		// The tutorial's 10s between replicas would make the rolling restarts slow.
 		"UPDATE_DELAY=1s",
 	}, vars...)
+	if s.version != "" {
+		args = append(args, "VERSION="+s.version)
+	}
 	cmd := exec.CommandContext(ctx, "make", args...)
 	cmd.Dir = s.root
 	start := time.Now()
