@@ -168,6 +168,7 @@ func continuityChart(r *Results) (*plot.Plot, error) {
 		p.Add(lbl)
 	}
 	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(names))-0.4 // room on both sides of the end bars
 	p.Y.Min, p.Y.Max = 0, 112
 	return p, nil
 }
