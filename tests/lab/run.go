@@ -228,7 +228,8 @@ type target struct {
 	arm   arm
 	url   string
 	stack *localstack.Stack // nil against a deployed stack
-	// detour is the other page visitors open now and then (Settings.CookiePath); "" none.
+	// detour is the other page of the site, opened every detourEvery pages; "" for none
+	// (against a deployed stack the lab visits only the arm's page).
 	detour string
 }
 
