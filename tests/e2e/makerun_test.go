@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
 )
 
 // freePort asks the kernel for a port that is free now.
@@ -29,13 +31,13 @@ func freePort(t *testing.T) int {
 
 // makeRun starts `make run` as a user would, in its own process group, and returns the
 // command, its output and the folder where it writes stack.txt.
-func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *syncBuffer, string) {
+func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *localstack.Buffer, string) {
 	t.Helper()
 	runDir := t.TempDir()
 	args := append([]string{"--no-print-directory", "run", "RUN_DIR=" + runDir, "QUIET=1"}, settings...)
 	cmd := exec.Command("make", args...)
 	cmd.Dir = repoRoot
-	out := &syncBuffer{}
+	out := &localstack.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -49,7 +51,7 @@ func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *syncBuffer, string) 
 }
 
 // stackPids reads the pids `make run` listed in stack.txt, waiting until it is written.
-func stackPids(t *testing.T, runDir string, out *syncBuffer) []int {
+func stackPids(t *testing.T, runDir string, out *localstack.Buffer) []int {
 	t.Helper()
 	path := filepath.Join(runDir, "stack.txt")
 	deadline := time.Now().Add(2 * time.Minute) // make run builds first
@@ -89,7 +91,7 @@ func alive(pid int) bool {
 }
 
 // waitGone polls until none of pids is alive.
-func waitGone(t *testing.T, pids []int, out *syncBuffer) {
+func waitGone(t *testing.T, pids []int, out *localstack.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
 )
 
 // runLab runs the lab on local stacks with small sizes and fails t on any error; the
@@ -15,7 +17,7 @@ func runLab(t *testing.T, s Settings) *Results {
 	if testing.Short() {
 		t.Skip("starts local stacks; not in -short mode")
 	}
-	logs := &syncBuffer{}
+	logs := &localstack.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("output of the stacks' processes:\n%s", logs.String())
