@@ -265,8 +265,15 @@ cmd_rm() {
 	say "stack $STACK removed: no service, container, network, config or secret left"
 }
 
+# need_stack fails unless the stack has services.
+need_stack() {
+	[[ -n $(docker service ls -q --filter "label=$NS_LABEL") ]] ||
+		die "there is no stack $STACK: deploy it first (make stack-deploy STACK=$STACK)"
+}
+
 cmd_scale() {
 	need_swarm
+	need_stack
 	[[ ${N:-} =~ ^[0-9]+$ ]] || die "say how many replicas: make stack-scale SERVICE=service1 N=4"
 	docker service scale --detach "${STACK}_${SERVICE:-service1}=$N" >/dev/null
 	cmd_wait
@@ -278,6 +285,7 @@ cmd_scale() {
 # parallel. Images rebuilt under the same tag are picked up too.
 cmd_update() {
 	need_swarm
+	need_stack
 	local svc pids=() failed=0
 	for svc in ${SERVICES:-service1 service2}; do
 		say "rolling restart of ${STACK}_$svc"
@@ -292,6 +300,7 @@ cmd_update() {
 
 cmd_ps() {
 	need_swarm
+	need_stack
 	docker stack services "$STACK"
 	echo
 	docker stack ps "$STACK" --format 'table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}'
@@ -299,6 +308,7 @@ cmd_ps() {
 
 cmd_logs() {
 	need_swarm
+	need_stack
 	local svc
 	if [[ -n ${SERVICE:-} ]]; then
 		exec docker service logs --tail "${TAIL:-50}" ${FOLLOW:+--follow} "${STACK}_$SERVICE"
