@@ -15,7 +15,8 @@ import (
 
 // payload is what the cookie store puts in the cookie, signed and encrypted.
 type payload struct {
-	Seen   int64 // unix seconds of the save, checked against Config.TTL with Config.Now
+	SeenMs int64 // unix milliseconds of the save, checked against Config.TTL with Config.Now;
+	// milliseconds, not seconds, so a short TTL (the lab tries 2s) is not cut by up to 1s
 	Values map[any]any
 }
 
@@ -52,7 +53,7 @@ func NewCookie(cfg Config) (*Cookie, error) {
 		return nil, err
 	}
 	// securecookie also checks its own timestamp against the real clock; give it the
-	// TTL rounded up, so it agrees with the check on Seen (which uses Config.Now).
+	// TTL rounded up, so it agrees with the check on SeenMs (which uses Config.Now).
 	maxAge := int(math.Ceil(cfg.TTL.Seconds()))
 	codec := securecookie.New(keys.Hash, keys.Block).MaxAge(maxAge)
 	return &Cookie{codec: codec, now: cfg.clock(), ttl: cfg.TTL, log: cfg.logger(), options: cfg.Cookie}, nil
@@ -106,7 +107,7 @@ func (c *Cookie) decode(name, value string) (map[any]any, bool) {
 		c.log.Debug("session cookie rejected", "store", "cookie", "err", err)
 		return nil, false
 	}
-	age := c.now().Sub(time.Unix(p.Seen, 0))
+	age := c.now().Sub(time.UnixMilli(p.SeenMs))
 	if age >= c.ttl || age < -time.Minute {
 		c.log.Debug("session cookie expired", "store", "cookie")
 		return nil, false
@@ -119,7 +120,7 @@ func (c *Cookie) decode(name, value string) (map[any]any, bool) {
 
 // encode returns the cookie value for values, stamped with the current time.
 func (c *Cookie) encode(name string, values map[any]any) (string, error) {
-	return c.codec.Encode(name, payload{Seen: c.now().Unix(), Values: values})
+	return c.codec.Encode(name, payload{SeenMs: c.now().UnixMilli(), Values: values})
 }
 
 // Save sends the session's values in a fresh cookie (on every request).

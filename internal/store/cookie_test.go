@@ -45,3 +45,24 @@ func TestCookieStoreRejectsOtherSecret(t *testing.T) {
 		t.Errorf("a cookie of the same secret did not decode")
 	}
 }
+
+// A short TTL is measured to the millisecond: a session saved late in a second must not
+// be judged older than it is (with whole seconds, 1.5s after a save at x.9 looked 2s old).
+func TestCookieStoreShortTTLKeepsMilliseconds(t *testing.T) {
+	t.Parallel()
+	now := time.Now().Truncate(time.Second).Add(900 * time.Millisecond)
+	clk := &clock{now: now}
+	c, err := NewCookie(testConfig(clk, 0, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := start(t, c, 1)
+	clk.Add(1500 * time.Millisecond)
+	if n, ok := load(t, c, ck); !ok || n != 1 {
+		t.Errorf("1.5s after the save with TTL 2s: got %d, %v; want 1, true", n, ok)
+	}
+	clk.Add(600 * time.Millisecond)
+	if _, ok := load(t, c, ck); ok {
+		t.Errorf("2.1s after the save with TTL 2s: still valid")
+	}
+}

@@ -68,7 +68,7 @@ func FuzzCookiePayload(f *testing.F) {
 	}
 	keys, _ := DeriveKeys([]byte(testSecret))
 	raw := securecookie.New(keys.Hash, keys.Block).SetSerializer(securecookie.NopEncoder{})
-	good, err := securecookie.GobEncoder{}.Serialize(payload{Seen: clk.Now().Unix(), Values: map[any]any{"n": 42}})
+	good, err := securecookie.GobEncoder{}.Serialize(payload{SeenMs: clk.Now().UnixMilli(), Values: map[any]any{"n": 42}})
 	if err != nil {
 		f.Fatal(err)
 	}
