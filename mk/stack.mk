@@ -6,8 +6,9 @@
 STACK        ?= test
 PORT         ?= 80
 STATS_PORT   ?= 1936
-# Replicas of service1 and service2 at deploy time (make stack-scale changes one later).
-REPLICAS     ?= 2
+# Replicas of service1 and service2 at deploy time (make stack-scale changes one later);
+# empty means 2. (mk/lab.mk declares REPLICAS too, empty, for `make lab`.)
+REPLICAS     ?=
 # memory: sessions in the replicas, sticky proxy (the tutorial); cookie: stateless service1.
 STORE        ?= memory
 # Pause between two replicas of a rolling update (update_config.delay), as in the tutorial.
@@ -17,7 +18,7 @@ N            ?=
 # Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
 STACK_TESTS  ?= run
 
-STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' REPLICAS='$(REPLICAS)' \
+STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' REPLICAS='$(or $(REPLICAS),2)' \
 	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' stack/stack.sh
 
 .PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
