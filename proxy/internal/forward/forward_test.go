@@ -653,3 +653,51 @@ func BenchmarkProxyParallel(b *testing.B) {
 		}
 	})
 }
+
+// A replica killed while it holds a request drops the connection without an answer.
+// A GET or HEAD is sent again to another server (HAProxy `retry-on empty-response`);
+// a POST may have done its work there, so it gets a 502 instead.
+func TestRequestInAServerThatDiesIsRetriedIfReplayable(t *testing.T) {
+	t.Parallel()
+	crash := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close() // the request was read; no byte of an answer goes back
+		}
+	}))
+	t.Cleanup(crash.Close)
+	crashAddr := strings.TrimPrefix(crash.URL, "http://")
+	a := startServer(t, "a")
+	for _, tc := range []struct {
+		method     string
+		wantStatus int
+	}{
+		{http.MethodGet, http.StatusOK},
+		{http.MethodHead, http.StatusOK},
+		{http.MethodPost, http.StatusBadGateway},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			pool := backend.NewPool(testIDs, backend.RoundRobin)
+			pool.Update([]string{crashAddr, a.addr})
+			svc := &Service{Name: "service1", VirtualHost: "*/service1", Cookie: "connect.sid", Retries: 3, Pool: pool}
+			front, _ := startProxy(t, Options{}, svc)
+			var body io.Reader
+			if tc.method == http.MethodPost {
+				body = strings.NewReader("x")
+			}
+			req, _ := http.NewRequest(tc.method, front.URL+"/service1", body)
+			req.Header.Set("Cookie", "connect.sid="+testIDs.ID(crashAddr)+"~s:old")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("%s pinned to a server that drops it: got %d, want %d", tc.method, resp.StatusCode, tc.wantStatus)
+			}
+			if tc.wantStatus == http.StatusOK && !strings.HasPrefix(resp.Header.Get("Set-Cookie"), "connect.sid="+testIDs.ID(a.addr)+"~") {
+				t.Errorf("Set-Cookie after the retry: got %q, want a's id", resp.Header.Get("Set-Cookie"))
+			}
+		})
+	}
+}

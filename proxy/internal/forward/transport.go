@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
@@ -133,6 +134,18 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			lastErr = err
 			continue
 		}
+		if body == nil && replayable(req.Method) && req.Context().Err() == nil && emptyResponse(err) {
+			// The server took the request and dropped the connection without
+			// a word: it crashed or was killed under it. A GET or HEAD without
+			// a body is safe to send again, to another server (HAProxy
+			// `retry-on empty-response` with `option redispatch`); whatever
+			// the dead server did with it died with it. The dial of the next
+			// request to it marks it down if it stays gone.
+			b.Unacquire()
+			tried = append(tried, b)
+			lastErr = err
+			continue
+		}
 		var de *DialError
 		if !errors.As(err, &de) || !unread || req.Context().Err() != nil {
 			// The request may have reached the server: not ours to repeat.
@@ -160,6 +173,16 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 const errServerClosedIdle = "http: server closed idle connection"
 
 var errBodyRead = errors.New("request body already sent")
+
+// replayable reports whether a request of this method may be sent twice.
+func replayable(method string) bool { return method == http.MethodGet || method == http.MethodHead }
+
+// emptyResponse reports whether err says the server closed or reset the
+// connection before sending any response: not a timeout, not a bad answer.
+func emptyResponse(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
 
 // outcome says what stickiness did for a request answered by b.
 func outcome(c *call, b *backend.Backend) Sticky {
