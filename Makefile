@@ -12,9 +12,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBUILD := CGO_ENABLED=0 $(GO) build -tags nomsgpack -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
 
 # Every module of go.work; `./...` does not work at a workspace root without a go.mod.
-MODULES    := internal service1 service2 proxy tests
+MODULES    := internal service1 service2 proxy tests bench
 PKGS       := $(addsuffix /...,$(addprefix ./,$(MODULES)))
-UNIT_PKGS  := ./internal/... ./service1/... ./service2/... ./proxy/...
+UNIT_PKGS  := ./internal/... ./service1/... ./service2/... ./proxy/... ./bench/...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
@@ -32,7 +32,7 @@ build: ## static binaries in bin/: service1 service2 proxy
 
 test: test-unit test-e2e ## every test: unit (with -race) and end to end
 
-test-unit: ## unit and integration tests of the services and the proxy, with -race
+test-unit: ## unit and integration tests of the services, the proxy and the bench harness, with -race
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 test-e2e: build ## end-to-end tests against the real binaries on 127.0.0.1
