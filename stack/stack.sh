@@ -20,6 +20,7 @@ STACK_WAIT=${STACK_WAIT:-180}
 IMAGE_REPO=${IMAGE_REPO:-swarm-affinity}
 IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-15000000}
 PLATFORM=${PLATFORM:-linux_amd64}
+IMAGE_SOURCE=https://github.com/swarm-affinity/swarm-affinity
 SECRETS_DIR=stack/secrets
 NS_LABEL="com.docker.stack.namespace=$STACK"
 
@@ -80,7 +81,7 @@ cmd_images() {
 		[[ -x bin/$PLATFORM/$name ]] || die "bin/$PLATFORM/$name is missing: run 'make images'"
 		docker build --quiet -f stack/Dockerfile \
 			--build-arg NAME="$name" --build-arg VERSION="$VERSION" \
-			--build-arg REVISION="$revision" --build-arg CREATED="$created" \
+			--build-arg REVISION="$revision" --build-arg CREATED="$created" --build-arg SOURCE="$IMAGE_SOURCE" \
 			-t "$IMAGE_REPO/$name:$VERSION" -t "$IMAGE_REPO/$name:latest" "bin/$PLATFORM" >/dev/null 2>/tmp/stack-build.$$ ||
 			{ cat /tmp/stack-build.$$ >&2; rm -f /tmp/stack-build.$$; die "docker build of $name failed"; }
 		rm -f /tmp/stack-build.$$
@@ -88,6 +89,9 @@ cmd_images() {
 		printf '%-40s %6.1f MB\n' "$IMAGE_REPO/$name:$VERSION" "$(awk "BEGIN{print $size/1000000}")"
 		((size <= IMAGE_MAX_BYTES)) || die "$IMAGE_REPO/$name is $size bytes, more than $IMAGE_MAX_BYTES"
 	done
+	# Rebuilding under the same tag leaves the previous image untagged: drop ours (Docker
+	# keeps any that a container still uses).
+	docker image prune -f --filter "label=org.opencontainers.image.source=$IMAGE_SOURCE" >/dev/null 2>&1 || true
 }
 
 # cmd_secrets writes the missing secrets: 32 random bytes as 64 hex digits, no newline.
