@@ -127,7 +127,7 @@ func TestMainServesCountsAndStops(t *testing.T) {
 
 func TestMainJSONLogs(t *testing.T) {
 	t.Parallel()
-	addr, logs, stop := startMain(t, map[string]string{"LOG_FORMAT": "json"})
+	addr, logs, stop := startMain(t, map[string]string{"LOG_FORMAT": "json", "LOG_LEVEL": "debug"})
 	resp, err := http.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +146,27 @@ func TestMainJSONLogs(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no JSON access line for /healthz:\n%s", logs)
+	}
+}
+
+// Health checks come every few seconds from Docker and the proxy: at the default level
+// they are not logged, page views are.
+func TestMainLogsHealthChecksOnlyAtDebug(t *testing.T) {
+	t.Parallel()
+	addr, logs, stop := startMain(t, map[string]string{})
+	for _, path := range []string{"/healthz", "/service1"} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	stop()
+	if strings.Contains(logs.String(), "path=/healthz") {
+		t.Errorf("a /healthz access line at the default level:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "path=/service1") {
+		t.Errorf("no access line for /service1:\n%s", logs)
 	}
 }
 
