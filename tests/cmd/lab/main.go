@@ -11,39 +11,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/tests/lab"
 )
 
-func main() {
-	// When make (our parent) dies, we get SIGTERM and stop the stacks, rather than linger.
-	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "make lab:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
-
-type usageError struct{ error }
+func main() { cli.Main("make lab", run) }
 
 // config is every setting of the command, parsed once.
 type config struct {
@@ -58,48 +38,30 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	var errs []error
-	envInt := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number", name, v))
-			return def
-		}
-		return n
-	}
-	envStr := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
+	env := &cli.Env{Getenv: getenv}
 	d := lab.Settings{}.WithDefaults()
-	fs.IntVar(&c.Clients, "clients", envInt("CLIENTS", d.Clients), "simulated visitors per arm (env CLIENTS)")
-	fs.IntVar(&c.Requests, "requests", envInt("REQUESTS", d.Requests), "requests per visitor (env REQUESTS)")
-	fs.IntVar(&c.Parallel, "parallel", envInt("PARALLEL", d.Parallel), "visitors of an arm active at once (env PARALLEL)")
-	fs.IntVar(&c.ThinkMS, "think", envInt("THINK", d.ThinkMS), "average pause in ms between a visitor's requests; -1: none (env THINK)")
-	fs.IntVar(&c.Replicas, "replicas", envInt("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
+	fs.IntVar(&c.Clients, "clients", env.Int("CLIENTS", d.Clients), "simulated visitors per arm (env CLIENTS)")
+	fs.IntVar(&c.Requests, "requests", env.Int("REQUESTS", d.Requests), "requests per visitor (env REQUESTS)")
+	fs.IntVar(&c.Parallel, "parallel", env.Int("PARALLEL", d.Parallel), "visitors of an arm active at once (env PARALLEL)")
+	fs.IntVar(&c.ThinkMS, "think", env.Int("THINK", d.ThinkMS), "average pause in ms between a visitor's requests; -1: none (env THINK)")
+	fs.IntVar(&c.Replicas, "replicas", env.Int("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
 	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
 		"default kill,scale on local stacks, none against URL (env EVENTS)")
 	fs.StringVar(&c.SessionTTL, "session-ttl", getenv("SESSION_TTL"), "every replica's SESSION_TTL, e.g. 2s; empty: the services' default (env SESSION_TTL)")
 	fs.StringVar(&c.CookiePath, "cookie-path", getenv("COOKIE_PATH"), "every replica's COOKIE_PATH; empty: each service its own path; / is the 2018 trap (env COOKIE_PATH)")
 	fs.StringVar(&c.Balance, "balance", getenv("BALANCE"), "the proxy's balance: roundrobin or leastconn (env BALANCE)")
-	fs.StringVar(&c.arms, "arms", envStr("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
+	fs.StringVar(&c.arms, "arms", env.String("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
 	fs.StringVar(&c.URL, "url", getenv("URL"), "a deployed stack's proxy, e.g. http://127.0.0.1; empty: local stacks (env URL)")
-	fs.StringVar(&c.bin, "bin", envStr("BIN", "bin"), "folder with the built binaries (env BIN)")
-	fs.StringVar(&c.out, "out", envStr("LAB_RESULTS", "lab-results"), "where the report folders go (env LAB_RESULTS)")
+	fs.StringVar(&c.bin, "bin", env.String("BIN", "bin"), "folder with the built binaries (env BIN)")
+	fs.StringVar(&c.out, "out", env.String("LAB_RESULTS", "lab-results"), "where the report folders go (env LAB_RESULTS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, usageError{err}
+		return c, cli.UsageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected argument %q; settings are variables, e.g. make lab CLIENTS=30 EVENTS=kill", fs.Arg(0)))
+		env.Errs = append(env.Errs, fmt.Errorf("unexpected argument %q; settings are variables, e.g. make lab CLIENTS=30 EVENTS=kill", fs.Arg(0)))
 	}
 	switch {
 	case c.events == "" && c.URL == "":
@@ -111,10 +73,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	c.Arms = splitList(c.arms)
 	if err := c.Check(); err != nil {
-		errs = append(errs, err)
+		env.Errs = append(env.Errs, err)
 	}
-	if len(errs) > 0 {
-		return c, usageError{errors.Join(errs...)}
+	if len(env.Errs) > 0 {
+		return c, cli.UsageError{Err: errors.Join(env.Errs...)}
 	}
 	return c, nil
 }

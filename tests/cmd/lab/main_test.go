@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -34,7 +36,7 @@ func TestParseConfig(t *testing.T) {
 			t.Parallel()
 			c, err := parseConfig(tc.args, env(tc.env), io.Discard)
 			if tc.wantErr != "" {
-				var ue usageError
+				var ue cli.UsageError
 				if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got error %v, want a usage error containing %q", err, tc.wantErr)
 				}

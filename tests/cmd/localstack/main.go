@@ -10,34 +10,16 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
 )
 
-func main() {
-	// When make (our parent) dies, we get SIGTERM and clean up, rather than linger.
-	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "make run:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("make run", run) }
 
 // config is every setting of the launcher, parsed once.
 type config struct {
@@ -51,67 +33,47 @@ type config struct {
 	quiet      bool
 }
 
-type usageError struct{ error }
-
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("localstack", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	var errs []error
-	envInt := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q is not a number", name, v))
-			return def
-		}
-		return n
-	}
-	envStr := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&c.bin, "bin", envStr("BIN", "bin"), "folder with the built binaries (env BIN)")
-	fs.StringVar(&c.runDir, "run-dir", envStr("RUN_DIR", ".run"), "where to write the proxy config and stack.txt, the list of processes (env RUN_DIR)")
-	fs.IntVar(&c.replicas, "replicas", envInt("REPLICAS", 2), "replicas of each service (env REPLICAS)")
-	fs.StringVar(&c.store, "store", envStr("STORE", "memory"), "session store: memory, or cookie for stateless mode with a throw-away secret (env STORE)")
-	fs.IntVar(&c.port, "port", envInt("PORT", 8080), "the proxy's port on 127.0.0.1 (env PORT)")
-	fs.IntVar(&c.adminPort, "admin-port", envInt("ADMIN_PORT", 1936), "the proxy's admin (stats) port (env ADMIN_PORT)")
-	fs.StringVar(&c.cookiePath, "cookie-path", envStr("COOKIE_PATH", ""), "COOKIE_PATH for both services; / reproduces the 2018 trap (env COOKIE_PATH)")
+	env := &cli.Env{Getenv: getenv}
+	fs.StringVar(&c.bin, "bin", env.String("BIN", "bin"), "folder with the built binaries (env BIN)")
+	fs.StringVar(&c.runDir, "run-dir", env.String("RUN_DIR", ".run"), "where to write the proxy config and stack.txt, the list of processes (env RUN_DIR)")
+	fs.IntVar(&c.replicas, "replicas", env.Int("REPLICAS", 2), "replicas of each service (env REPLICAS)")
+	fs.StringVar(&c.store, "store", env.String("STORE", "memory"), "session store: memory, or cookie for stateless mode with a throw-away secret (env STORE)")
+	fs.IntVar(&c.port, "port", env.Int("PORT", 8080), "the proxy's port on 127.0.0.1 (env PORT)")
+	fs.IntVar(&c.adminPort, "admin-port", env.Int("ADMIN_PORT", 1936), "the proxy's admin (stats) port (env ADMIN_PORT)")
+	fs.StringVar(&c.cookiePath, "cookie-path", env.String("COOKIE_PATH", ""), "COOKIE_PATH for both services; / reproduces the 2018 trap (env COOKIE_PATH)")
 	fs.BoolVar(&c.quiet, "quiet", getenv("QUIET") != "", "do not print the processes' log lines (env QUIET)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return c, err
 		}
-		return c, usageError{err}
+		return c, cli.UsageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		errs = append(errs, fmt.Errorf("unexpected argument %q; settings are flags or variables, e.g. make run REPLICAS=3", fs.Arg(0)))
+		env.Errs = append(env.Errs, fmt.Errorf("unexpected argument %q; settings are flags or variables, e.g. make run REPLICAS=3", fs.Arg(0)))
 	}
 	if c.replicas < 1 || c.replicas > 20 {
-		errs = append(errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", c.replicas))
+		env.Errs = append(env.Errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", c.replicas))
 	}
 	if c.store != "memory" && c.store != "cookie" {
-		errs = append(errs, fmt.Errorf("STORE=%q: choose memory or cookie", c.store))
+		env.Errs = append(env.Errs, fmt.Errorf("STORE=%q: choose memory or cookie", c.store))
 	}
 	for _, p := range []struct {
 		name string
 		v    int
 	}{{"PORT", c.port}, {"ADMIN_PORT", c.adminPort}} {
 		if p.v < 1 || p.v > 65535 {
-			errs = append(errs, fmt.Errorf("%s=%d: choose a port from 1 to 65535", p.name, p.v))
+			env.Errs = append(env.Errs, fmt.Errorf("%s=%d: choose a port from 1 to 65535", p.name, p.v))
 		}
 	}
 	if c.port == c.adminPort {
-		errs = append(errs, fmt.Errorf("PORT and ADMIN_PORT are both %d: choose two ports", c.port))
+		env.Errs = append(env.Errs, fmt.Errorf("PORT and ADMIN_PORT are both %d: choose two ports", c.port))
 	}
-	if len(errs) > 0 {
-		return c, usageError{errors.Join(errs...)}
+	if len(env.Errs) > 0 {
+		return c, cli.UsageError{Err: errors.Join(env.Errs...)}
 	}
 	return c, nil
 }
