@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -76,7 +77,9 @@ type Target struct {
 	Value float64 `json:"value"`
 	Want  string  `json:"want"`
 	Met   bool    `json:"met"`
-	Note  string  `json:"note,omitempty"`
+	// Skipped: not measured in this run (e.g. the images were not built).
+	Skipped bool   `json:"skipped,omitempty"`
+	Note    string `json:"note,omitempty"`
 }
 
 func (r *Results) row(key string) (Measurement, bool) {
@@ -189,7 +192,7 @@ func (r *Results) derive() {
 		if strings.HasPrefix(img.Name, "swarm-affinity/") {
 			t := at("image "+img.Name+" (MB)", img.SizeMB, 15, false, " MB")
 			if !img.Built {
-				t.Met, t.Note = false, img.Note
+				t.Met, t.Skipped, t.Note = false, true, img.Note
 			}
 			r.Targets = append(r.Targets, t)
 		}
@@ -257,11 +260,14 @@ func (r *Results) Table(w io.Writer) {
 	fmt.Fprintln(w, "\nTargets (ratios within this run)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets {
-		met := "MET"
-		if !t.Met {
+		met, v := "MET", strconv.FormatFloat(t.Value, 'g', 3, 64)
+		switch {
+		case t.Skipped:
+			met, v = "NOT MEASURED", "-"
+		case !t.Met:
 			met = "MISSED"
 		}
-		fmt.Fprintf(tw, "  %s\t%.2f\t%s\t%s\t%s\n", t.Name, t.Value, t.Want, met, t.Note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.Name, v, t.Want, met, t.Note)
 	}
 	tw.Flush()
 	if m, ok := r.memory("node"); ok {
