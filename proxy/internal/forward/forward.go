@@ -61,9 +61,12 @@ func NewHandler(o Options) *Handler {
 		Transport:      retrier{h},
 		ModifyResponse: h.modifyResponse,
 		ErrorHandler:   h.errorHandler,
-		// Responses stream: every chunk read from the server is sent on at
-		// once (server-sent events, long polls, slow pages).
-		FlushInterval: -1,
+		// Zero, not -1: ReverseProxy already flushes every chunk at once for
+		// a response of unknown length (chunked: server-sent events, long
+		// polls, slow pages) and for text/event-stream. -1 would do so for
+		// every answer too, through a timer goroutine and a second write:
+		// that cost the proxy half its throughput on small pages.
+		FlushInterval: 0,
 		BufferPool:    bufferPool{},
 		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
