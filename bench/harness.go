@@ -40,6 +40,7 @@ type Harness struct {
 	secret string // SESSION_SECRET of our services, random per run
 	idKey  string // SERVER_ID_KEY of our proxy, random per run
 	tmp    string // temp dir: generated configs, cookie lists
+	start  time.Time
 }
 
 func newHarness(opt Options, log io.Writer) (*Harness, error) {
@@ -54,6 +55,7 @@ func newHarness(opt Options, log io.Writer) (*Harness, error) {
 		secret: randomHex(32),
 		idKey:  randomHex(32),
 		tmp:    tmp,
+		start:  time.Now(),
 	}, nil
 }
 

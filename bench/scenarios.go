@@ -36,7 +36,7 @@ type Measurement struct {
 }
 
 func (h *Harness) measure(ctx context.Context, m Measurement, r WrkRun, srv, cpuOf *Server) (Measurement, error) {
-	fmt.Fprintf(h.log, "  %-44s", m.Label)
+	fmt.Fprintf(h.log, "  %4.0fs %-44s", time.Since(h.start).Seconds(), m.Label)
 	r.Duration = h.opt.Duration
 	runs, err := h.load.repeat(ctx, r, h.opt.Reps, h.opt.Warmup, srv, cpuOf, h.log)
 	fmt.Fprintln(h.log)
@@ -268,7 +268,7 @@ func (h *Harness) memoryScenario(ctx context.Context, rates map[string]float64) 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(h.log, "  %-44s", label)
+		fmt.Fprintf(h.log, "  %4.0fs %-44s", time.Since(h.start).Seconds(), label)
 		got, took, err := h.load.fill(ctx, r, n, rate, h.opt.FillLimit, srv, h.log)
 		fmt.Fprintln(h.log)
 		if err != nil {

@@ -2,8 +2,8 @@
 # and HAProxy, in one run on 127.0.0.1. Everything it needs it installs or builds:
 # haproxy and wrk from Debian (apt-get, as root), the Node original's modules with
 # npm ci from bench/node/package-lock.json, the binaries, the bare hello server.
-#   make bench            full run (about 10 minutes)
-#   make bench QUICK=1    short run (under 3 minutes): shorter, fewer repetitions
+#   make bench            full run (about 9 minutes)
+#   make bench QUICK=1    short run (about 2 minutes once built): 1 s runs, smaller floods
 # Results: the table on stdout, bench/results/latest.json (+ a dated copy) and SVG.
 
 QUICK ?=
