@@ -205,7 +205,7 @@ func machine(opt Options) Machine {
 	m.Node = firstLine("node", "--version")
 	m.HAProxy = firstLine("haproxy", "-v")
 	m.Wrk, _ = wrkVersion()
-	m.ServicesVersion = firstLine(filepath.Join(opt.RepoBin, "service1"), "-version")
+	m.Build = firstLine(filepath.Join(opt.RepoBin, "proxy"), "-version")
 	return m
 }
 

@@ -44,15 +44,15 @@ type Results struct {
 
 // Machine is where the run took place.
 type Machine struct {
-	CPUModel        string  `json:"cpu_model"`
-	Cores           int     `json:"cores"`
-	Kernel          string  `json:"kernel"`
-	LoadAvgBefore   float64 `json:"loadavg_1m_before"`
-	Go              string  `json:"go"`
-	Node            string  `json:"node"`
-	HAProxy         string  `json:"haproxy"`
-	Wrk             string  `json:"wrk"`
-	ServicesVersion string  `json:"services_version,omitempty"`
+	CPUModel      string  `json:"cpu_model"`
+	Cores         int     `json:"cores"`
+	Kernel        string  `json:"kernel"`
+	LoadAvgBefore float64 `json:"loadavg_1m_before"`
+	Go            string  `json:"go"`
+	Node          string  `json:"node"`
+	HAProxy       string  `json:"haproxy"`
+	Wrk           string  `json:"wrk"`
+	Build         string  `json:"build,omitempty"` // bin/proxy -version: the commit built
 }
 
 // Method is how the figures were taken.
@@ -215,6 +215,8 @@ func (r *Results) Table(w io.Writer) {
 	fmt.Fprintf(w, "swarm-affinity benchmark, %s, `%s` (%.0f s)\n", r.Date.Format("2006-01-02 15:04 MST"), r.Command, r.Seconds)
 	fmt.Fprintf(w, "machine: %s, %d cores, %s; 1-min load average before the run: %.2f\n",
 		r.Machine.CPUModel, r.Machine.Cores, r.Machine.Kernel, r.Machine.LoadAvgBefore)
+	haproxy := strings.Fields(r.Machine.HAProxy + " ? ? ?")[2] // "HAProxy version 2.6.12-1+deb12u4 2026/10/17 ..."
+	fmt.Fprintf(w, "versions: %s, %s, Node %s, HAProxy %s, %s\n", r.Machine.Build, r.Machine.Go, r.Machine.Node, haproxy, r.Machine.Wrk)
 	fmt.Fprintf(w, "method: every server pinned to core %s, load generator (%s, 1 thread) to core %s, %d connections, 127.0.0.1;\n",
 		r.Method.ServerCPU, r.Method.LoadGenerator, r.Method.LoadCPU, r.Method.Connections)
 	fmt.Fprintf(w, "        each row: median of %d runs of %gs (±: half the range, relative); access logs off.\n\n",
