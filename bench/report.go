@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -260,7 +261,8 @@ func (r *Results) Table(w io.Writer) {
 	}
 
 	fmt.Fprintln(w, "\nTargets (ratios within this run)")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	var targets bytes.Buffer
+	tw := tabwriter.NewWriter(&targets, 0, 0, 2, ' ', 0)
 	for _, t := range r.Targets {
 		met, v := "MET", strconv.FormatFloat(t.Value, 'g', 3, 64)
 		switch {
@@ -272,6 +274,9 @@ func (r *Results) Table(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", t.Name, v, t.Want, met, t.Note)
 	}
 	tw.Flush()
+	for line := range strings.Lines(targets.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
 	if m, ok := r.memory("node"); ok {
 		fmt.Fprintf(w, "\nNode original: RSS %+.1f MB per 100,000 new visitors (measured over %s requests), never freed by its MemoryStore.\n",
 			m.MBPer100k, count(m.Requests))
