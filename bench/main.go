@@ -169,8 +169,10 @@ func preflight(opt Options) error {
 			errs = append(errs, fmt.Errorf("%s not found in %s: run make build", name, opt.RepoBin))
 		}
 	}
-	if _, err := os.Stat(filepath.Join(opt.BenchDir, "bin", "hello")); err != nil {
-		errs = append(errs, fmt.Errorf("bench/bin/hello not found: run make bench (it builds it)"))
+	for _, name := range []string{"hello", "goproxy"} {
+		if _, err := os.Stat(filepath.Join(opt.BenchDir, "bin", name)); err != nil {
+			errs = append(errs, fmt.Errorf("bench/bin/%s not found: run make bench (it builds it)", name))
+		}
 	}
 	if _, err := os.Stat(filepath.Join(opt.BenchDir, "node", "node_modules", "express-session")); err != nil {
 		errs = append(errs, fmt.Errorf("the Node original's modules are missing: cd bench/node && npm ci"))

@@ -30,6 +30,9 @@ type Results struct {
 	ServiceVsHelloRPS      float64 `json:"service_vs_hello_rps"`    // returning visitors
 	ProxyVsHAProxyRPS      float64 `json:"proxy_vs_haproxy_rps"`    // sticky, over our services
 	ProxyVsHAProxyHelloRPS float64 `json:"proxy_vs_haproxy_hello_rps"`
+	// ProxyVsGoProxyHelloRPS compares our proxy with the standard library's bare
+	// ReverseProxy (bench/goproxy), sticky traffic over hello: the Go ceiling.
+	ProxyVsGoProxyHelloRPS float64 `json:"proxy_vs_goproxy_hello_rps,omitempty"`
 	ProxyP99AddedMS        float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
 	HAProxyP99AddedMS      float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
 	ServiceRSSMBAfter1M    float64 `json:"service_rss_mb_after_1m"`
@@ -127,6 +130,7 @@ func (r *Results) derive() {
 	r.ServiceVsHelloRPS = ratio(r.rps("service/ours-memory/returning"), r.rps("service/hello/returning"))
 	r.ProxyVsHAProxyRPS = ratio(r.rps("proxy/ours-proxy/services/sticky"), r.rps("proxy/haproxy/services/sticky"))
 	r.ProxyVsHAProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/haproxy/hello/sticky"))
+	r.ProxyVsGoProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/goproxy/hello/sticky"))
 	ours, _ := r.row("proxy/ours-proxy/hello/sticky")
 	ha, _ := r.row("proxy/haproxy/hello/sticky")
 	r.ProxyP99AddedMS, r.HAProxyP99AddedMS = ours.P99AddedMS, ha.P99AddedMS
@@ -276,6 +280,10 @@ func (r *Results) Table(w io.Writer) {
 	tw.Flush()
 	for line := range strings.Lines(targets.String()) {
 		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
+	if r.ProxyVsGoProxyHelloRPS > 0 {
+		fmt.Fprintf(w, "\nOur proxy vs the bare Go ReverseProxy (the Go ceiling), sticky traffic over hello: %.2fx req/s.\n",
+			r.ProxyVsGoProxyHelloRPS)
 	}
 	if m, ok := r.memory("node"); ok {
 		fmt.Fprintf(w, "\nNode original: RSS %+.1f MB per 100,000 new visitors (measured over %s requests), never freed by its MemoryStore.\n",

@@ -186,6 +186,14 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 			}
 			px.Stop()
 		}
+		if set.key == "hello" {
+			m, err := h.goProxyRow(ctx, b)
+			if err != nil {
+				stopAll(bs...)
+				return out, err
+			}
+			out = append(out, m)
+		}
 		stopAll(bs...)
 	}
 	// The tutorial's own stack for reference: HAProxy sticky over two Node replicas.
@@ -216,6 +224,26 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 		return out, err
 	}
 	return append(out, m), nil
+}
+
+// goProxyRow measures the Go ceiling for a proxy (bench/goproxy: the standard
+// library's ReverseProxy alone) over the hello backends, with the sticky row's
+// traffic: a prefixed cookie on every request, which it passes on untouched.
+func (h *Harness) goProxyRow(ctx context.Context, b backends) (Measurement, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return Measurement{}, err
+	}
+	px, err := startServer(ctx, "Go ReverseProxy", addr, h.opt.ServerCPU, nil, "http://"+addr+"/healthz",
+		filepath.Join(h.opt.BenchDir, "bin", "goproxy"), "-addr", addr, b.Service1A, b.Service1B)
+	if err != nil {
+		return Measurement{}, err
+	}
+	defer px.Stop()
+	return h.measure(ctx, Measurement{Key: "proxy/goproxy/hello/sticky",
+		Label: "bare Go ReverseProxy over hello (ceiling)", Server: "goproxy", Backends: "hello",
+		Traffic: "sticky", Direct: "service/hello/returning"},
+		WrkRun{URL: "http://" + addr + "/service1", Headers: []string{"Cookie: connect.sid=s1~hello"}}, px, px)
 }
 
 // haproxyNode is HAProxy over two Node replicas: only /service1 is served (the

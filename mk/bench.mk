@@ -32,10 +32,12 @@ bench/node/node_modules/.package-lock.json: bench/node/package-lock.json
 	@echo "bench: installing the Node original's modules (npm ci in bench/node)"
 	cd bench/node && npm ci --no-audit --no-fund --loglevel=error
 
-# The harness, and the hello ceiling built exactly as our services are.
+# The harness, and the two ceilings (hello, the bare Go ReverseProxy) built
+# exactly as our services are.
 bench-tools:
 	@mkdir -p bench/bin
 	$(GOBUILD) -o bench/bin/hello ./bench/hello
+	$(GOBUILD) -o bench/bin/goproxy ./bench/goproxy
 	$(GO) build -o bench/bin/bench ./bench
 
 test-bench: ## the bench harness's own tests (parses wrk output); runs no benchmark
