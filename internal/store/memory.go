@@ -3,8 +3,8 @@ package store
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -129,17 +129,32 @@ func (m *Memory) Options(o sessions.Options) {
 
 // Lock takes the lock of the session the request names (the one New will load), so
 // that parallel requests of one visitor run load, increment and save one after the
-// other and none of their counts is lost. A request without a live session needs no
+// other and none of their counts is lost. A request without a session cookie needs no
 // lock: it starts a session of its own, with an id nobody else has.
+//
+// The stripe is picked by a hash of the cookie values as sent, not of the decoded id:
+// a session's cookie never changes (it is set once, at the start), so the requests of
+// one session always meet on the same stripe, and the signature is checked once per
+// request, by New, instead of twice (it was a seventh of the handler's time).
 func (m *Memory) Lock(r *http.Request, name string) func() {
-	id, _, ok := m.pick(r, name)
-	if !ok {
+	var h maphash.Hash
+	h.SetSeed(lockSeed)
+	found := false
+	for _, c := range r.CookiesNamed(name) {
+		h.WriteString(c.Value)
+		h.WriteByte(0)
+		found = true
+	}
+	if !found {
 		return func() {}
 	}
-	mu := &m.stripe[binary.LittleEndian.Uint64(id[:8])%lockStripes]
+	mu := &m.stripe[h.Sum64()%lockStripes]
 	mu.Lock()
 	return mu.Unlock
 }
+
+// lockSeed makes Lock's stripe choice the same for every request of a process.
+var lockSeed = maphash.MakeSeed()
 
 // Get returns the session of the request, cached for the request (gorilla registry).
 func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
