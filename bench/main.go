@@ -57,7 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return replay(*from, stdout)
 	}
 	// Full: 3 runs of 4 s after a 1 s warm-up; a million requests for each flood.
-	// Quick cuts durations, not scenarios: 3 runs of 1 s, no warm-up; our service
+	// Quick cuts durations, not scenarios: 3 runs of 1 s, no warm-up (but for the
+	// Node original, whose JIT needs one); our service
 	// still takes its million, the Node original and the proxy 100,000 each (the
 	// Node original's growth is per 100,000 anyway; the proxy still sees its
 	// 10,000 distinct sticky clients, each 10 times), so that a first
