@@ -49,7 +49,7 @@ func (r *Results) Chart(path string) error {
 		c   color.Color
 		leg string
 	}{{ours, color.RGBA{R: 0x1f, G: 0x6f, B: 0xb4, A: 0xff}, "swarm-affinity"},
-		{others, color.RGBA{R: 0xa0, G: 0xa0, B: 0xa0, A: 0xff}, "Node original, HAProxy, hello"}} {
+		{others, color.RGBA{R: 0xa0, G: 0xa0, B: 0xa0, A: 0xff}, "Node original, HAProxy, ceilings"}} {
 		bc, err := plotter.NewBarChart(s.v, width)
 		if err != nil {
 			return err
