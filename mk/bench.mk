@@ -9,7 +9,7 @@
 QUICK ?=
 BENCH_QUICK := $(if $(filter-out 0 false no,$(QUICK)),1,)
 
-.PHONY: bench bench-deps bench-tools test-bench
+.PHONY: bench bench-deps bench-tools test-bench bench-profile
 
 bench: build bench-deps bench-tools ## performance vs the Node original and HAProxy (QUICK=1: short)
 	bench/bin/bench -bin $(CURDIR)/$(BIN) -dir $(CURDIR)/bench \
@@ -42,3 +42,6 @@ bench-tools:
 
 test-bench: ## the bench harness's own tests (parses wrk output); runs no benchmark
 	$(GO) test -count=1 ./bench/...
+
+bench-profile: build bench-deps bench-tools ## CPU and allocation profiles under load: WHAT=proxy (default) or WHAT=service
+	bench/profile/profile.sh $(or $(WHAT),proxy)
