@@ -315,10 +315,14 @@ func TestBadCookiesStartANewSession(t *testing.T) {
 }
 
 // flip changes the character at i to another base64 character.
+// flip changes the character at i so that what it encodes changes for sure: in a
+// base64 character it flips the top bit of the six (the low bits of a last character
+// may be padding a decoder ignores, so 'A' -> 'B' there can decode to the same bytes).
 func flip(s string, i int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	b := []byte(s)
-	if b[i] == 'A' {
-		b[i] = 'B'
+	if j := strings.IndexByte(alphabet, b[i]); j >= 0 {
+		b[i] = alphabet[j^32]
 	} else {
 		b[i] = 'A'
 	}
