@@ -46,6 +46,14 @@ func startProxy(t testing.TB, o Options, svcs ...*Service) (*httptest.Server, *H
 	return front, h
 }
 
+// ownClient is a client with its own connections: httptest.Server.Close, run by
+// parallel tests, closes http.DefaultTransport's idle connections under a request.
+func ownClient(t testing.TB) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
 func TestClientSticksAndCounts(t *testing.T) {
 	t.Parallel()
 	a, b := startServer(t, "a"), startServer(t, "b")
@@ -381,7 +389,7 @@ func TestResponsesStream(t *testing.T) {
 	pool := backend.NewPool(testIDs, backend.RoundRobin)
 	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
 	front, _ := startProxy(t, Options{}, &Service{Name: "s", VirtualHost: "*/s", Pool: pool})
-	resp, err := http.Get(front.URL + "/s")
+	resp, err := ownClient(t).Get(front.URL + "/s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +575,7 @@ func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
 	svc := &Service{Name: "s", VirtualHost: "*/s", Pool: pool}
 	front, _ := startProxy(t, Options{}, svc)
 	for range 3 {
-		resp, err := http.Get(front.URL + "/s")
+		resp, err := ownClient(t).Get(front.URL + "/s")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -686,7 +694,7 @@ func TestRequestInAServerThatDiesIsRetriedIfReplayable(t *testing.T) {
 			}
 			req, _ := http.NewRequest(tc.method, front.URL+"/service1", body)
 			req.Header.Set("Cookie", "connect.sid="+testIDs.ID(crashAddr)+"~s:old")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := ownClient(t).Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
