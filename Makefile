@@ -21,7 +21,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 .PHONY: help build test test-unit test-e2e lint vet staticcheck fmt clean run
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  make %-14s %s\n", $$1, $$2}'
 
 build: ## static binaries in bin/: service1 service2 proxy
@@ -49,8 +49,8 @@ staticcheck:
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go')
 
-clean: ## remove what the build and the tests wrote
-	rm -rf $(BIN)
+clean: ## remove what the builds wrote (bin/, bench/bin/, .run/); lab-results/ stays
+	rm -rf $(BIN) bench/bin .run
 
 -include mk/*.mk
 
