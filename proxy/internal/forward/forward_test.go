@@ -472,21 +472,29 @@ func TestAccessLog(t *testing.T) {
 	}
 }
 
-func BenchmarkProxyStickyHit(b *testing.B) {
+// benchProxy starts a backend and the proxy in front of it, sticky on connect.sid,
+// and returns the proxy's URL, the backend's server id and a client with room for
+// idle connections.
+func benchProxy(b *testing.B, idle int) (url, id string, cl *http.Client) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "<h1>I'm service1 on bench non unique visits 1</h1>")
 	}))
-	defer srv.Close()
+	b.Cleanup(srv.Close)
 	pool := backend.NewPool(testIDs, backend.RoundRobin)
 	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
-	id := pool.Backends()[0].ID()
 	h := NewHandler(Options{})
 	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1, */service1/*", Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool}})
 	h.SetTable(tb)
 	front := httptest.NewServer(h)
-	defer front.Close()
-	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 10}}
-	req, _ := http.NewRequestWithContext(context.Background(), "GET", front.URL+"/service1", nil)
+	b.Cleanup(front.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: idle}
+	b.Cleanup(tr.CloseIdleConnections)
+	return front.URL, pool.Backends()[0].ID(), &http.Client{Transport: tr}
+}
+
+func BenchmarkProxyStickyHit(b *testing.B) {
+	url, id, cl := benchProxy(b, 10)
+	req, _ := http.NewRequestWithContext(context.Background(), "GET", url+"/service1", nil)
 	req.Header.Set("Cookie", "_ga=GA1.1.1; connect.sid="+id+"~s%3Aabc.def; theme=dark")
 	b.ReportAllocs()
 	for b.Loop() {
@@ -633,22 +641,10 @@ func BenchmarkHandlerStickyHit(b *testing.B) {
 }
 
 func BenchmarkProxyParallel(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "<h1>I'm service1 on bench non unique visits 1</h1>")
-	}))
-	defer srv.Close()
-	pool := backend.NewPool(testIDs, backend.RoundRobin)
-	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
-	id := pool.Backends()[0].ID()
-	h := NewHandler(Options{})
-	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1", Cookie: "connect.sid", Retries: 3, Pool: pool}})
-	h.SetTable(tb)
-	front := httptest.NewServer(h)
-	defer front.Close()
-	cl := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	url, id, cl := benchProxy(b, 64)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		req, _ := http.NewRequest("GET", front.URL+"/service1", nil)
+		req, _ := http.NewRequest("GET", url+"/service1", nil)
 		req.Header.Set("Cookie", "connect.sid="+id+"~s%3Aabc.def")
 		for pb.Next() {
 			resp, err := cl.Do(req)
