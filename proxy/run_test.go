@@ -481,7 +481,8 @@ func TestRunReloadsOnSIGHUPAndDrains(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, io.Discard, io.Discard) }()
+	logs := &lockedBuffer{}
+	go func() { done <- run(ctx, nil, getenv, io.Discard, logs) }()
 	adm := "http://" + adminAddr
 	eventually(t, "the proxy answers /readyz", func() bool {
 		resp, err := http.Get(adm + "/readyz")
@@ -502,7 +503,7 @@ func TestRunReloadsOnSIGHUPAndDrains(t *testing.T) {
 	// A bad file on reload changes nothing.
 	os.WriteFile(file, []byte("services: {service1: {servers: nope}}\n"), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	time.Sleep(50 * time.Millisecond)
+	eventually(t, "the proxy to refuse the bad file", func() bool { return strings.Contains(logs.String(), "reload failed") })
 	if n := len(stats(t, adm).Services); n != 2 {
 		t.Errorf("after a bad reload %d services, want the 2 still running", n)
 	}
@@ -662,4 +663,22 @@ services:
 	if n := len(stats(t, adm).Services); n != 1 {
 		t.Errorf("%d services after removing one, want 1", n)
 	}
+}
+
+// lockedBuffer collects the proxy's log while it runs, for a test to poll.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -515,6 +516,7 @@ func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
 
 	stop := make(chan struct{})
 	errs := make(chan string, 100)
+	var answered atomic.Int64
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -543,15 +545,28 @@ func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
 				if sc := resp.Header.Get("Set-Cookie"); sc != "" {
 					c.cookie, _, _ = strings.Cut(sc, ";")
 				}
+				answered.Add(1)
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	// waitAnswers waits until the clients have had n more answers (or one failed).
+	waitAnswers := func(n int64) {
+		t.Helper()
+		want := answered.Load() + n
+		deadline := time.Now().Add(10 * time.Second)
+		for answered.Load() < want && len(errs) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the clients got %d answers in 10s, want %d", answered.Load(), want)
+			}
+			time.Sleep(time.Millisecond) // polling a counter
+		}
+	}
+	waitAnswers(200)
 	// A graceful stop, as `docker stop` gives a service that drains.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.srv.Shutdown(ctx)
-	time.Sleep(200 * time.Millisecond)
+	waitAnswers(400)
 	close(stop)
 	wg.Wait()
 	close(errs)
