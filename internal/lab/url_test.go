@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
 )
 
 // fakeStack answers /service1 and /service2 the way a deployed stack does, from the
@@ -35,7 +37,7 @@ func fakeStack(t *testing.T, service1, service2 string) string {
 				val = "s1~" + val
 			}
 			http.SetCookie(w, &http.Cookie{Name: "connect.sid", Value: val, Path: path})
-			json.NewEncoder(w).Encode(reply{Service: path[1:], Host: path[1:] + "-1", Visits: n})
+			json.NewEncoder(w).Encode(pageview.Answer{Service: path[1:], Host: path[1:] + "-1", Visits: n})
 		}
 	}
 	mux := http.NewServeMux()

@@ -1,12 +1,7 @@
-// Command localstack is `make run`: the whole tutorial on 127.0.0.1 without Docker.
-// It starts the replicas of service1 and service2 and the proxy in front of them, prints
-// where to look, and stops every process it started on Ctrl-C or SIGTERM.
-package main
+package localstack
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,14 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 )
 
-func main() { cli.Main("make run", run) }
-
-// config is every setting of the launcher, parsed once.
-type config struct {
+// command is every setting of the launcher, parsed once.
+type command struct {
 	bin        string
 	runDir     string
 	replicas   int
@@ -33,53 +25,42 @@ type config struct {
 	quiet      bool
 }
 
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("localstack", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c config
-	env := &cli.Env{Getenv: getenv}
-	fs.StringVar(&c.bin, "bin", env.String("BIN", "bin"), "folder with the built binaries (env BIN)")
-	fs.StringVar(&c.runDir, "run-dir", env.String("RUN_DIR", ".run"), "where to write the proxy config and stack.txt, the list of processes (env RUN_DIR)")
-	fs.IntVar(&c.replicas, "replicas", env.Int("REPLICAS", 2), "replicas of each service (env REPLICAS)")
-	fs.StringVar(&c.store, "store", env.String("STORE", "memory"), "session store: memory, or cookie for stateless mode with a throw-away secret (env STORE)")
-	fs.IntVar(&c.port, "port", env.Int("PORT", 8080), "the proxy's port on 127.0.0.1 (env PORT)")
-	fs.IntVar(&c.adminPort, "admin-port", env.Int("ADMIN_PORT", 1936), "the proxy's admin (stats) port (env ADMIN_PORT)")
-	fs.StringVar(&c.cookiePath, "cookie-path", env.String("COOKIE_PATH", ""), "COOKIE_PATH for both services; / reproduces the 2018 trap (env COOKIE_PATH)")
-	fs.BoolVar(&c.quiet, "quiet", getenv("QUIET") != "", "do not print the processes' log lines (env QUIET)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, cli.UsageError{Err: err}
+func (c *command) table() *cli.Command {
+	return &cli.Command{
+		Name:     "make run",
+		Intro:    "The whole tutorial on 127.0.0.1 without Docker: replicas of service1 and service2 behind the proxy.",
+		ArgsHint: "settings are flags or variables, e.g. make run REPLICAS=3",
+		Settings: []cli.Setting{
+			{Flag: "bin", Env: "BIN", Default: "bin", Usage: "folder with the built binaries", Set: cli.String(&c.bin)},
+			{Flag: "run-dir", Env: "RUN_DIR", Default: ".run", Usage: "where to write the proxy config and stack.txt, the list of processes",
+				Set: cli.String(&c.runDir)},
+			{Flag: "replicas", Env: "REPLICAS", Default: "2", Usage: "replicas of each service", Set: cli.Int(&c.replicas, 1, 20)},
+			{Flag: "store", Env: "STORE", Default: "memory", Usage: "session store: memory, or cookie for stateless mode with a throw-away secret",
+				Set: cli.OneOf(&c.store, "memory", "cookie")},
+			{Flag: "port", Env: "PORT", Default: "8080", Usage: "the proxy's port on 127.0.0.1", Set: cli.Int(&c.port, 1, 65535)},
+			{Flag: "admin-port", Env: "ADMIN_PORT", Default: "1936", Usage: "the proxy's admin (stats) port", Set: cli.Int(&c.adminPort, 1, 65535)},
+			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "COOKIE_PATH for both services; / reproduces the 2018 trap",
+				Set: cli.String(&c.cookiePath)},
+			{Flag: "quiet", Env: "QUIET", Default: "false", Bool: true, Usage: "do not print the processes' log lines",
+				Set: func(v string) error { c.quiet = v != "" && v != "false" && v != "0"; return nil }},
+		},
 	}
-	if fs.NArg() > 0 {
-		env.Errs = append(env.Errs, fmt.Errorf("unexpected argument %q; settings are flags or variables, e.g. make run REPLICAS=3", fs.Arg(0)))
-	}
-	if c.replicas < 1 || c.replicas > 20 {
-		env.Errs = append(env.Errs, fmt.Errorf("REPLICAS=%d: choose 1 to 20", c.replicas))
-	}
-	if c.store != "memory" && c.store != "cookie" {
-		env.Errs = append(env.Errs, fmt.Errorf("STORE=%q: choose memory or cookie", c.store))
-	}
-	for _, p := range []struct {
-		name string
-		v    int
-	}{{"PORT", c.port}, {"ADMIN_PORT", c.adminPort}} {
-		if p.v < 1 || p.v > 65535 {
-			env.Errs = append(env.Errs, fmt.Errorf("%s=%d: choose a port from 1 to 65535", p.name, p.v))
-		}
-	}
-	if c.port == c.adminPort {
-		env.Errs = append(env.Errs, fmt.Errorf("PORT and ADMIN_PORT are both %d: choose two ports", c.port))
-	}
-	if len(env.Errs) > 0 {
-		return c, cli.UsageError{Err: errors.Join(env.Errs...)}
-	}
-	return c, nil
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, err := parseConfig(args, getenv, stderr)
+func parseCommand(args []string, getenv func(string) string, help io.Writer) (command, error) {
+	var c command
+	err := c.table().Parse(args, getenv, help)
+	if err == nil && c.port == c.adminPort {
+		err = cli.Usage(fmt.Errorf("PORT and ADMIN_PORT are both %d: choose two ports", c.port))
+	}
+	return c, err
+}
+
+// Main is `make run` (a cli.RunFunc): it starts the stack, writes its process list to
+// RUN_DIR/stack.txt for scripts/demo.sh, prints where to look, and stops every process it
+// started when ctx ends (Ctrl-C, SIGTERM) or the proxy exits.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseCommand(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -89,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	stack, err := localstack.Start(startCtx, localstack.Config{
+	stack, err := Start(startCtx, Config{
 		BinDir:     c.bin,
 		Dir:        c.runDir,
 		Replicas:   c.replicas,
@@ -114,8 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // watch waits for Ctrl-C, SIGTERM or the proxy's end. A replica that ends is reported and
 // left stopped, as the tutorial wants: the proxy sends its clients elsewhere.
-func watch(ctx context.Context, stdout io.Writer, stack *localstack.Stack, statePath string) error {
-	exited := make(chan *localstack.Replica)
+func watch(ctx context.Context, stdout io.Writer, stack *Stack, statePath string) error {
+	exited := make(chan *Replica)
 	for _, svc := range stack.Services() {
 		for _, r := range stack.Replicas(svc.Name) {
 			go func() {
@@ -144,7 +125,7 @@ func watch(ctx context.Context, stdout io.Writer, stack *localstack.Stack, state
 
 // writeState lists the processes for scripts/demo.sh, one per line:
 // "url URL", "admin URL", "proxy PID", "replica NAME PID ADDR" (running replicas only).
-func writeState(path string, stack *localstack.Stack) error {
+func writeState(path string, stack *Stack) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "url %s\nadmin %s\nproxy %d\n", stack.URL(), stack.AdminURL(), stack.ProxyPid())
 	for _, svc := range stack.Services() {
@@ -161,7 +142,7 @@ func writeState(path string, stack *localstack.Stack) error {
 	return os.Rename(tmp, path)
 }
 
-func printBanner(w io.Writer, c config, stack *localstack.Stack) {
+func printBanner(w io.Writer, c command, stack *Stack) {
 	mode := "memory sessions, as in the tutorial"
 	s1 := "sticky: one replica counts your visits"
 	s2 := "round robin: each replica has its own sessions"

@@ -1,4 +1,4 @@
-package main
+package lab
 
 import (
 	"errors"
@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func TestParseConfig(t *testing.T) {
+func TestParseCommand(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name       string
@@ -34,9 +34,9 @@ func TestParseConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := parseConfig(tc.args, env(tc.env), io.Discard)
+			c, err := parseCommand(tc.args, env(tc.env), io.Discard)
 			if tc.wantErr != "" {
-				var ue cli.UsageError
+				var ue *cli.UsageError
 				if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("got error %v, want a usage error containing %q", err, tc.wantErr)
 				}
@@ -52,10 +52,10 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestParseConfigReportsEveryProblem(t *testing.T) {
+func TestParseCommandReportsEveryProblem(t *testing.T) {
 	t.Parallel()
-	_, err := parseConfig(nil, env(map[string]string{"CLIENTS": "0", "REQUESTS": "many", "BALANCE": "random"}), io.Discard)
-	for _, want := range []string{"CLIENTS=0", `REQUESTS="many" is not a number`, `BALANCE="random"`} {
+	_, err := parseCommand(nil, env(map[string]string{"CLIENTS": "0", "REQUESTS": "many", "BALANCE": "random"}), io.Discard)
+	for _, want := range []string{"CLIENTS=0", `REQUESTS="many": not a whole number`, `BALANCE="random"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to mention %s", err, want)
 		}

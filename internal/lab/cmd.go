@@ -1,8 +1,4 @@
-// Command lab is `make lab`: the sticky-vs-stateless experiment. It starts a local stack
-// per arm (or measures a deployed one with URL=...), sends the same load of simulated
-// visitors to each, makes the events happen, prints the results table and writes the
-// report folder lab-results/<time>/.
-package main
+package lab
 
 import (
 	"context"
@@ -10,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,66 +17,61 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/internal/cli"
-	"github.com/swarm-affinity/swarm-affinity/tests/lab"
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 )
 
-func main() { cli.Main("make lab", run) }
-
-// config is every setting of the command, parsed once.
-type config struct {
-	lab.Settings
+// command is every setting of `make lab`, parsed once.
+type command struct {
+	Settings
 	bin    string
 	out    string
 	events string
 	arms   string
 }
 
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("lab", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var c config
-	env := &cli.Env{Getenv: getenv}
-	d := lab.Settings{}.WithDefaults()
-	fs.IntVar(&c.Clients, "clients", env.Int("CLIENTS", d.Clients), "simulated visitors per arm (env CLIENTS)")
-	fs.IntVar(&c.Requests, "requests", env.Int("REQUESTS", d.Requests), "requests per visitor (env REQUESTS)")
-	fs.IntVar(&c.Parallel, "parallel", env.Int("PARALLEL", d.Parallel), "visitors of an arm active at once (env PARALLEL)")
-	fs.IntVar(&c.ThinkMS, "think", env.Int("THINK", d.ThinkMS), "average pause in ms between a visitor's requests; -1: none (env THINK)")
-	fs.IntVar(&c.Replicas, "replicas", env.Int("REPLICAS", d.Replicas), "replicas each arm starts with, local stacks only (env REPLICAS)")
-	fs.StringVar(&c.events, "events", getenv("EVENTS"), "events during the run, in order: kill, scale, restart, or none; "+
-		"default kill,scale on local stacks, none against URL (env EVENTS)")
-	fs.StringVar(&c.SessionTTL, "session-ttl", getenv("SESSION_TTL"), "every replica's SESSION_TTL, e.g. 2s; empty: the services' default (env SESSION_TTL)")
-	fs.StringVar(&c.CookiePath, "cookie-path", getenv("COOKIE_PATH"), "every replica's COOKIE_PATH; empty: each service its own path; / is the 2018 trap (env COOKIE_PATH)")
-	fs.StringVar(&c.Balance, "balance", getenv("BALANCE"), "the proxy's balance: roundrobin or leastconn (env BALANCE)")
-	fs.StringVar(&c.arms, "arms", env.String("ARMS", strings.Join(lab.ArmNames(), ",")), "arms to run (env ARMS)")
-	fs.StringVar(&c.URL, "url", getenv("URL"), "a deployed stack's proxy, e.g. http://127.0.0.1; empty: local stacks (env URL)")
-	fs.StringVar(&c.bin, "bin", env.String("BIN", "bin"), "folder with the built binaries (env BIN)")
-	fs.StringVar(&c.out, "out", env.String("LAB_RESULTS", "lab-results"), "where the report folders go (env LAB_RESULTS)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return c, err
-		}
-		return c, cli.UsageError{Err: err}
+func (c *command) table() *cli.Command {
+	d := Settings{}.WithDefaults()
+	c.Settings = d
+	n := func(dst *int) func(string) error { return cli.Int(dst, math.MinInt, math.MaxInt) } // Check says the range
+	return &cli.Command{
+		Name:     "make lab",
+		Intro:    "The sticky-vs-stateless experiment (LAB.md): the same simulated visitors against each arm, events mid-run.",
+		ArgsHint: "settings are variables, e.g. make lab CLIENTS=30 EVENTS=kill",
+		Settings: []cli.Setting{
+			{Flag: "clients", Env: "CLIENTS", Default: strconv.Itoa(d.Clients), Usage: "simulated visitors per arm", Set: n(&c.Clients)},
+			{Flag: "requests", Env: "REQUESTS", Default: strconv.Itoa(d.Requests), Usage: "requests per visitor", Set: n(&c.Requests)},
+			{Flag: "parallel", Env: "PARALLEL", Default: strconv.Itoa(d.Parallel), Usage: "visitors of an arm active at once", Set: n(&c.Parallel)},
+			{Flag: "think", Env: "THINK", Default: strconv.Itoa(d.ThinkMS), Usage: "average pause in ms between a visitor's requests; -1: none", Set: n(&c.ThinkMS)},
+			{Flag: "replicas", Env: "REPLICAS", Default: strconv.Itoa(d.Replicas), Usage: "replicas each arm starts with, local stacks only", Set: n(&c.Replicas)},
+			{Flag: "events", Env: "EVENTS", DefaultText: "kill,scale (none against URL)",
+				Usage: "events during the run, in order: kill, scale, restart, or none", Set: cli.String(&c.events)},
+			{Flag: "session-ttl", Env: "SESSION_TTL", DefaultText: "the services'", Usage: "every replica's SESSION_TTL, e.g. 2s", Set: cli.String(&c.SessionTTL)},
+			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "every replica's COOKIE_PATH; / is the 2018 trap", Set: cli.String(&c.CookiePath)},
+			{Flag: "balance", Env: "BALANCE", DefaultText: "roundrobin", Usage: "the proxy's balance: roundrobin or leastconn", Set: cli.String(&c.Balance)},
+			{Flag: "arms", Env: "ARMS", Default: strings.Join(ArmNames(), ","), Usage: "arms to run", Set: cli.String(&c.arms)},
+			{Flag: "url", Env: "URL", DefaultText: "local stacks", Usage: "a deployed stack's proxy, e.g. http://127.0.0.1", Set: cli.String(&c.URL)},
+			{Flag: "bin", Env: "BIN", Default: "bin", Usage: "folder with the built binaries", Set: cli.String(&c.bin)},
+			{Flag: "out", Env: "LAB_RESULTS", Default: "lab-results", Usage: "where the report folders go", Set: cli.String(&c.out)},
+		},
 	}
-	if fs.NArg() > 0 {
-		env.Errs = append(env.Errs, fmt.Errorf("unexpected argument %q; settings are variables, e.g. make lab CLIENTS=30 EVENTS=kill", fs.Arg(0)))
+}
+
+func parseCommand(args []string, getenv func(string) string, help io.Writer) (command, error) {
+	var c command
+	err := c.table().Parse(args, getenv, help)
+	if errors.Is(err, flag.ErrHelp) {
+		return c, err
 	}
 	switch {
 	case c.events == "" && c.URL == "":
-		c.Events = []string{lab.Kill, lab.Scale}
+		c.Events = []string{Kill, Scale}
 	case c.events == "" || c.events == "none":
 		c.Events = []string{}
 	default:
 		c.Events = splitList(c.events)
 	}
 	c.Arms = splitList(c.arms)
-	if err := c.Check(); err != nil {
-		env.Errs = append(env.Errs, err)
-	}
-	if len(env.Errs) > 0 {
-		return c, cli.UsageError{Err: errors.Join(env.Errs...)}
-	}
-	return c, nil
+	return c, cli.Usage(err, c.Check()) // every problem at once
 }
 
 func splitList(s string) []string {
@@ -89,8 +82,10 @@ func splitList(s string) []string {
 	return out
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	c, err := parseConfig(args, getenv, stderr)
+// Main is `make lab` (a cli.RunFunc): it runs the lab as the settings say, prints the
+// results table and writes the report folder OUT/<time>/.
+func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c, err := parseCommand(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
@@ -127,7 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		c.Clients, c.Parallel, c.Requests, extra, events, where)
 
 	p := newProgress(stderr)
-	res, err := lab.Run(ctx, lab.Config{
+	res, err := Run(ctx, Config{
 		Settings: c.Settings,
 		BinDir:   c.bin,
 		StackLog: logFile,
@@ -139,14 +134,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("%w\n(the processes' output is in %s)", err, logFile.Name())
 	}
-	if err := lab.WriteReport(dir, res); err != nil {
+	if err := WriteReport(dir, res); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout)
-	lab.PrintTable(stdout, res)
+	PrintTable(stdout, res)
 	fmt.Fprintf(stdout, "\nThe load took %.1f s; the whole lab %.1f s.\n", res.DurationS, time.Since(began).Seconds())
 	fmt.Fprintf(stdout, "Report: %s (open it in a browser; charts, results.csv and every answer beside it)\n",
-		filepath.Join(dir, lab.ReportHTML))
+		filepath.Join(dir, ReportHTML))
 	return nil
 }
 
@@ -198,7 +193,7 @@ func (p *progress) add() {
 	p.bar.Add(1)
 }
 
-func (p *progress) event(arm string, ev lab.Event) {
+func (p *progress) event(arm string, ev Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	what := fmt.Sprintf("%s: %s %s", arm, ev.Kind, ev.Replica)

@@ -6,7 +6,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack/localstacktest"
 )
 
 // binDir holds service1 and proxy: $SWARM_AFFINITY_BIN (make test-e2e sets it after
@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 func runTests(m *testing.M) int {
 	flag.Parse() // for testing.Short: -short runs only the tests that need no stack
 	if !testing.Short() {
-		dir, cleanup, err := localstack.TestBinaries()
+		dir, cleanup, err := localstacktest.Binaries()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "lab:", err)
 			return 1

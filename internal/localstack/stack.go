@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // Service describes one service of the stack.
@@ -72,20 +74,20 @@ type Replica struct {
 	Service string // "service1"
 	Name    string // INSTANCE_NAME: "service1-2"
 	Addr    string // host:port it listens on
-	proc    *process
+	process *proc.Process
 }
 
 // Pid is the replica's process id.
-func (r *Replica) Pid() int { return r.proc.Pid() }
+func (r *Replica) Pid() int { return r.process.Pid() }
 
 // Running reports whether the replica's process is still alive.
-func (r *Replica) Running() bool { return !r.proc.exited() }
+func (r *Replica) Running() bool { return !r.process.Exited() }
 
 // Exited is closed when the replica's process ends.
-func (r *Replica) Exited() <-chan struct{} { return r.proc.done }
+func (r *Replica) Exited() <-chan struct{} { return r.process.Done() }
 
 // ExitError says how the replica ended; call it after Exited is closed.
-func (r *Replica) ExitError() error { return r.proc.exitError() }
+func (r *Replica) ExitError() error { return r.process.Err() }
 
 // Stack is a running local stack. Its methods are safe for concurrent use.
 type Stack struct {
@@ -98,7 +100,7 @@ type Stack struct {
 	secret     string
 
 	mu       sync.Mutex
-	proxy    *process
+	proxy    *proc.Process
 	replicas map[string][]*Replica // by service name, in start order
 	next     map[string]int        // next replica number per service
 	closed   bool
@@ -172,16 +174,15 @@ func (s *Stack) startProxy(ctx context.Context) error {
 		if err = s.writeProxyConfig(); err != nil {
 			return err
 		}
-		var p *process
-		if p, err = startProcess("proxy", filepath.Join(s.cfg.BinDir, "proxy"),
-			[]string{"-config", s.configPath}, []string{key}, s.out); err != nil {
+		var p *proc.Process
+		if p, err = s.startProcess("proxy", filepath.Join(s.cfg.BinDir, "proxy"), []string{"-config", s.configPath}, []string{key}); err != nil {
 			return err
 		}
 		s.mu.Lock()
 		s.proxy = p
 		s.mu.Unlock()
 		err = s.WaitReady(ctx)
-		if err == nil || !p.exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0) {
+		if err == nil || !p.Exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0) {
 			return err
 		}
 	}
@@ -236,17 +237,14 @@ func (s *Stack) URL() string { return "http://" + s.proxyAddr }
 // AdminURL is the proxy's admin address, e.g. "http://127.0.0.1:1936".
 func (s *Stack) AdminURL() string { return "http://" + s.adminAddr }
 
-// ConfigPath is the proxy config file the stack wrote.
-func (s *Stack) ConfigPath() string { return s.configPath }
-
 // ProxyPid is the proxy's process id.
 func (s *Stack) ProxyPid() int { return s.proxy.Pid() }
 
 // ProxyExited is closed when the proxy process ends.
-func (s *Stack) ProxyExited() <-chan struct{} { return s.proxy.done }
+func (s *Stack) ProxyExited() <-chan struct{} { return s.proxy.Done() }
 
 // ProxyError says how the proxy ended; call it after ProxyExited is closed.
-func (s *Stack) ProxyError() error { return s.proxy.exitError() }
+func (s *Stack) ProxyError() error { return s.proxy.Err() }
 
 // Services is the stack's service list, defaults filled in.
 func (s *Stack) Services() []Service { return slices.Clone(s.cfg.Services) }
@@ -322,11 +320,11 @@ func (s *Stack) startReplicaAt(svc Service, name, addr string) (*Replica, error)
 		env = append(env, "COOKIE_PATH="+s.cfg.CookiePath)
 	}
 	env = append(env, svc.Env...)
-	p, err := startProcess(name, filepath.Join(s.cfg.BinDir, svc.Binary), nil, env, s.out)
+	p, err := s.startProcess(name, filepath.Join(s.cfg.BinDir, svc.Binary), nil, env)
 	if err != nil {
 		return nil, err
 	}
-	r := &Replica{Service: svc.Name, Name: name, Addr: addr, proc: p}
+	r := &Replica{Service: svc.Name, Name: name, Addr: addr, process: p}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reps := s.replicas[svc.Name]
@@ -381,25 +379,48 @@ func (s *Stack) Close() error {
 		return nil
 	}
 	s.closed = true
-	var all []*process
+	var all []*proc.Process
 	if s.proxy != nil {
 		all = append(all, s.proxy)
 	}
 	for _, reps := range s.replicas {
 		for _, r := range reps {
-			all = append(all, r.proc)
+			all = append(all, r.process)
 		}
 	}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, p := range all {
-		wg.Go(func() { p.stop(5 * time.Second) })
+		wg.Go(func() { p.Stop(5 * time.Second) })
 	}
 	wg.Wait()
 	if s.ownDir {
 		return os.RemoveAll(filepath.Dir(s.configPath))
 	}
 	return nil
+}
+
+// outMu keeps the lines of every child of every stack of this process from
+// interleaving (the lab runs three stacks into one log).
+var outMu sync.Mutex
+
+// startProcess starts bin with args and env (added to a minimal environment), copying
+// every output line to the stack's Out with the child's name in front.
+func (s *Stack) startProcess(name, bin string, args, env []string) (*proc.Process, error) {
+	return proc.Start(name, append([]string{bin}, args...), append(baseEnv(), env...),
+		proc.Lines(s.out, fmt.Sprintf("%-12s| ", name), &outMu))
+}
+
+// baseEnv is what children inherit: enough to run, nothing that changes their settings
+// behind the stack's back (a stray SESSION_STORE in the user's shell, say).
+func baseEnv() []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func randomHex(n int) string {

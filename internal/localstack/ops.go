@@ -1,29 +1,29 @@
 package localstack
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
-	"sync"
+	"strings"
 	"syscall"
 	"time"
-)
 
-// pollEvery is how often the stack re-checks a condition it waits for.
-const pollEvery = 20 * time.Millisecond
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
+)
 
 var client = &http.Client{Timeout: 2 * time.Second}
 
-// listenAddr returns host:port, checking that the port is free; port 0 asks the kernel
-// for a free one. setting names the knob a user turns when a fixed port is taken.
+// listenAddr returns host:port, checking that the port is free; port 0 asks for a free
+// one. setting names the knob a user turns when a fixed port is taken.
 func listenAddr(host string, port int, setting string) (string, error) {
 	if port == 0 {
-		return freeAddr(host)
+		return proc.FreeAddr(host)
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
@@ -38,111 +38,62 @@ func listenAddr(host string, port int, setting string) (string, error) {
 	return ln.Addr().String(), nil
 }
 
-var (
-	portsMu  sync.Mutex
-	portsOut = map[string]bool{} // free ports this process already handed out
-)
-
-// freeAddr asks the kernel for a free port, never giving the same one twice in this
-// process: the kernel may offer a port again as soon as our probe closed it, before the
-// child that got it the first time has bound it.
-func freeAddr(host string) (string, error) {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 100 {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return "", fmt.Errorf("finding a free port on %s: %w", host, err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if !portsOut[addr] {
-			portsOut[addr] = true
-			return addr, nil
-		}
-	}
-	return "", fmt.Errorf("finding a free port on %s: the kernel keeps offering used ones", host)
-}
-
-// poll calls cond every pollEvery until it returns true or an error, or ctx ends;
-// what describes the wait for the timeout message.
-func poll(ctx context.Context, what string, cond func() (bool, error)) error {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	var last error
-	for {
-		done, err := cond()
-		if done || (err != nil && errors.Is(err, errFatal)) {
-			return err
-		}
-		last = err
-		select {
-		case <-ctx.Done():
-			if last != nil {
-				return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
-			}
-			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// errFatal marks an error that ends a poll at once (a process that died, say).
-var errFatal = errors.New("fatal")
-
 func waitHealthy(ctx context.Context, r *Replica) error {
-	return poll(ctx, r.Name+" /healthz", func() (bool, error) {
+	return probe.Until(ctx, r.Name+" /healthz", func() (bool, error) {
 		if !r.Running() {
-			return false, fmt.Errorf("%w: %w", errFatal, r.proc.exitError())
+			return false, probe.Fatal(r.process.Err())
 		}
-		resp, err := client.Get("http://" + r.Addr + "/healthz")
-		if err != nil {
-			return false, err
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
+		err := probe.Get(ctx, "http://"+r.Addr+"/healthz", 2*time.Second)
+		return err == nil, err
 	})
 }
 
-// Stats is the part of the proxy's /stats JSON the stack and its tests read.
-type Stats struct {
-	Services []struct {
-		Name    string `json:"name"`
-		Servers []struct {
-			ID      string `json:"id"`
-			Address string `json:"address"`
-			State   string `json:"state"`
-		} `json:"servers"`
-	} `json:"services"`
+// ProxyServer is one server of the proxy, as its /stats?format=text lists it.
+type ProxyServer struct {
+	Service, ID, State, Address string
 }
 
-// ProxyStats fetches the proxy's /stats as JSON.
-func (s *Stack) ProxyStats(ctx context.Context) (Stats, error) {
-	var st Stats
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL()+"/stats", nil)
+// ProxyServers asks the proxy which servers it has, of every service, and their state.
+func (s *Stack) ProxyServers(ctx context.Context) ([]ProxyServer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.AdminURL()+"/stats?format=text", nil)
 	if err != nil {
-		return st, err
+		return nil, err
 	}
-	req.Header.Set("Accept", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return st, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("proxy /stats: %s", resp.Status)
+		return nil, fmt.Errorf("proxy /stats: %s", resp.Status)
 	}
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	var servers []ProxyServer
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		// server SERVICE ID STATE key value...; see proxy/internal/admin.
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || f[0] != "server" {
+			continue
+		}
+		srv := ProxyServer{Service: f[1], ID: f[2], State: f[3]}
+		for i := 4; i+1 < len(f); i += 2 {
+			if f[i] == "address" {
+				srv.Address = f[i+1]
+			}
+		}
+		servers = append(servers, srv)
+	}
+	return servers, sc.Err()
 }
 
 // WaitReady waits until the proxy answers and sees exactly the running replicas up and
 // the stopped ones down, for every service.
 func (s *Stack) WaitReady(ctx context.Context) error {
-	return poll(ctx, "the proxy to see every replica", func() (bool, error) {
-		if s.proxy.exited() {
-			return false, fmt.Errorf("%w: %w", errFatal, s.proxy.exitError())
+	return probe.Until(ctx, "the proxy to see every replica", func() (bool, error) {
+		if s.proxy.Exited() {
+			return false, probe.Fatal(s.proxy.Err())
 		}
-		st, err := s.ProxyStats(ctx)
+		servers, err := s.ProxyServers(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -155,16 +106,14 @@ func (s *Stack) WaitReady(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 		seen := 0
-		for _, svc := range st.Services {
-			for _, srv := range svc.Servers {
-				up, ok := want[srv.Address]
-				if !ok {
-					continue
-				}
-				seen++
-				if up != (srv.State == "up") {
-					return false, fmt.Errorf("%s is %s", srv.Address, srv.State)
-				}
+		for _, srv := range servers {
+			up, ok := want[srv.Address]
+			if !ok {
+				continue
+			}
+			seen++
+			if up != (srv.State == "up") {
+				return false, fmt.Errorf("%s is %s", srv.Address, srv.State)
 			}
 		}
 		if seen != len(want) {
@@ -181,7 +130,7 @@ func (s *Stack) StopReplica(name string) error {
 	if !ok {
 		return fmt.Errorf("no replica named %q", name)
 	}
-	r.proc.stop(10 * time.Second)
+	r.process.Stop(10 * time.Second)
 	return nil
 }
 
@@ -191,7 +140,7 @@ func (s *Stack) KillReplica(name string) error {
 	if !ok {
 		return fmt.Errorf("no replica named %q", name)
 	}
-	r.proc.kill()
+	r.process.Kill()
 	return nil
 }
 
@@ -220,11 +169,11 @@ func (s *Stack) RestartReplica(ctx context.Context, name string) error {
 		return fmt.Errorf("no replica named %q", name)
 	}
 	svc, _ := s.service(r.Service)
-	r.proc.stop(10 * time.Second)
+	r.process.Stop(10 * time.Second)
 	var nr *Replica
 	// The port was ours a moment ago; another program could take it in between, so try
 	// for a short while, like a task that is restarted until it sticks.
-	err := poll(ctx, "restarting "+name, func() (bool, error) {
+	err := probe.Until(ctx, "restarting "+name, func() (bool, error) {
 		var err error
 		if nr, err = s.startReplicaAt(svc, name, r.Addr); err != nil {
 			return false, err
@@ -260,7 +209,7 @@ func (s *Stack) reloadProxy(ctx context.Context) error {
 	if err := s.writeProxyConfig(); err != nil {
 		return err
 	}
-	if err := s.proxy.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := s.proxy.Signal(syscall.SIGHUP); err != nil {
 		return fmt.Errorf("telling the proxy to reload: %w", err)
 	}
 	return s.WaitReady(ctx)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // runLab runs the lab on local stacks with small sizes and fails t on any error; the
@@ -17,7 +17,7 @@ func runLab(t *testing.T, s Settings) *Results {
 	if testing.Short() {
 		t.Skip("starts local stacks; not in -short mode")
 	}
-	logs := &localstack.Buffer{}
+	logs := &proc.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("output of the stacks' processes:\n%s", logs.String())

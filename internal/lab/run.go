@@ -13,7 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // Settings are the sizes and events of a run: what a student changes, and what the
@@ -309,7 +310,9 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 		sc.Services = append(sc.Services, localstack.Service{Name: "service2", Balance: cfg.Balance})
 		sc.BinDir = cfg.BinDir
 		sc.Replicas = cfg.Replicas
-		sc.Out = prefixed(cfg.StackLog, name)
+		if cfg.StackLog != nil {
+			sc.Out = proc.Lines(cfg.StackLog, fmt.Sprintf("%-9s ", name), &stackLogMu)
+		}
 		wg.Go(func() {
 			s, err := localstack.Start(ctx, sc)
 			if err != nil {
@@ -522,23 +525,5 @@ func happen(ctx context.Context, t *target, kind string, t0 time.Time, notify fu
 	return nil
 }
 
-// prefixed writes each line the stack's processes print with the arm's name in front.
-func prefixed(w io.Writer, name string) io.Writer {
-	if w == nil {
-		return nil
-	}
-	return &prefixWriter{w: w, prefix: []byte(fmt.Sprintf("%-9s ", name))}
-}
-
-type prefixWriter struct {
-	w      io.Writer
-	prefix []byte
-}
-
-// Write relies on localstack writing one whole line per call.
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	if _, err := p.w.Write(append(slices.Clone(p.prefix), b...)); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
+// stackLogMu keeps the lines of the arms' stacks whole in Config.StackLog.
+var stackLogMu sync.Mutex

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	neturl "net/url"
 	"strings"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
 )
 
 // findArms maps the arms onto a deployed stack (docker-compose.yml of this repository).
@@ -72,11 +72,7 @@ const probeVisits = 6
 func probe(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	u, err := neturl.Parse(url)
-	if err != nil {
-		return "", err
-	}
-	v := newVisitor(0, url, http.DefaultTransport)
+	v := newVisitor(0, url, nil)
 	continued := true
 	prev := 0
 	for seq := 1; seq <= probeVisits; seq++ {
@@ -91,8 +87,8 @@ func probe(ctx context.Context, url string) (string, error) {
 		continued = continued && a.Visits == prev+1
 		prev = a.Visits
 	}
-	for _, c := range v.client.Jar.Cookies(u) {
-		if c.Name == "connect.sid" && strings.Contains(c.Value, "~") {
+	if c, ok := v.b.Cookie(url, "connect.sid"); ok {
+		if _, sticky := browser.StickyID(c); sticky {
 			return "sticky", nil
 		}
 	}

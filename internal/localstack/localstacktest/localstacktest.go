@@ -1,13 +1,13 @@
-package localstack
+// Package localstacktest gives tests what they need to start local stacks: the
+// repository's root and the built binaries.
+package localstacktest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 )
 
 // RepoRoot is the folder holding go.work, found through the go command.
@@ -20,10 +20,10 @@ func RepoRoot() (string, error) {
 	return filepath.Dir(gowork), nil
 }
 
-// TestBinaries gives tests a folder with the stack's binaries: $SWARM_AFFINITY_BIN when
-// set (`make test-e2e` sets it after `make build`), else a new temporary folder that it
+// Binaries gives tests a folder with the stack's binaries: $SWARM_AFFINITY_BIN when
+// set (`make test` sets it after `make build`), else a new temporary folder that it
 // builds service1, service2 and proxy into, which cleanup removes.
-func TestBinaries() (dir string, cleanup func(), err error) {
+func Binaries() (dir string, cleanup func(), err error) {
 	if dir := os.Getenv("SWARM_AFFINITY_BIN"); dir != "" {
 		return dir, func() {}, nil
 	}
@@ -46,23 +46,4 @@ func TestBinaries() (dir string, cleanup func(), err error) {
 		}
 	}
 	return dir, cleanup, nil
-}
-
-// Buffer collects the stack's output (Config.Out) for a test to show when it fails;
-// unlike bytes.Buffer it is safe for the children's concurrent writers.
-type Buffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
