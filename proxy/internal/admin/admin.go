@@ -86,7 +86,7 @@ type Options struct {
 	// Connections returns the client connections open now (nil: not shown).
 	Connections func() int64
 	Version     string
-	Log         *slog.Logger
+	Logger      *slog.Logger
 }
 
 // NewHandler returns the admin port's handler.
@@ -217,11 +217,11 @@ func (a *admin) Snapshot() Stats {
 			Name: s.Name, Cookie: s.Cookie, NoCache: s.NoCache, Balance: s.Pool.Balance().String(),
 			Available: s.Pool.Available(),
 			Servers:   []ServerStats{},
-			Sticky:    StickyStats{Hits: s.Stats.Hits.Load(), New: s.Stats.New.Load(), Rebalanced: s.Stats.Rebalanced.Load()},
+			Sticky:    StickyStats{Hits: s.Counters.Hits.Load(), New: s.Counters.New.Load(), Rebalanced: s.Counters.Rebalanced.Load()},
 			Responses: map[string]uint64{},
 		}
 		for i, c := range classes {
-			ss.Responses[c] = s.Stats.Responses[i].Load()
+			ss.Responses[c] = s.Counters.Responses[i].Load()
 		}
 		for _, b := range s.Pool.Backends() {
 			ss.Servers = append(ss.Servers, ServerStats{
@@ -250,8 +250,8 @@ func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := page.Execute(w, st); err != nil && a.o.Log != nil {
-		a.o.Log.Debug("writing /stats", "err", err)
+	if err := page.Execute(w, st); err != nil && a.o.Logger != nil {
+		a.o.Logger.Debug("writing /stats", "err", err)
 	}
 }
 

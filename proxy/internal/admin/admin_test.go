@@ -54,7 +54,7 @@ func setup(t *testing.T, auth string) (adminURL string, svc *forward.Service, sr
 	http.Get(front.URL + "/nowhere")
 	// The proxy counts a request once its answer is out: let it finish.
 	deadline := time.Now().Add(5 * time.Second)
-	for svc.Stats.Responses[2].Load() < 3 && time.Now().Before(deadline) {
+	for svc.Counters.Responses[2].Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 

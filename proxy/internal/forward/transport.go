@@ -116,10 +116,10 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			c.srv = b
 			c.sticky = outcome(c, b)
-			if c.sticky == Rebalanced {
+			if c.sticky == StickyRebalanced {
 				// A stale or tampered id is not the client's problem: it is
 				// balanced and gets the new server's id with its new session.
-				t.h.log.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", b.ID())
+				t.h.logger.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", b.ID())
 			}
 			return resp, nil
 		}
@@ -129,7 +129,7 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			// it: it never saw the request (the transport resends such
 			// requests by itself only when they are idempotent). The
 			// server is not down: try it again on a new connection.
-			b.Cancel()
+			b.ReleaseUnsent()
 			next = b
 			lastErr = err
 			continue
@@ -141,7 +141,7 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			// `retry-on empty-response` with `option redispatch`); whatever
 			// the dead server did with it died with it. The dial of the next
 			// request to it marks it down if it stays gone.
-			b.Unacquire()
+			b.ReleaseFailed()
 			tried = append(tried, b)
 			lastErr = err
 			continue
@@ -152,9 +152,9 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 			b.Release()
 			return nil, err
 		}
-		b.Unacquire()
+		b.ReleaseFailed()
 		if b.SetUp(false) {
-			t.h.log.Warn("server down: connection failed", "service", svc.Name, "server", b.ID(), "addr", b.Addr(), "err", de.Err)
+			t.h.logger.Warn("server down: connection failed", "service", svc.Name, "server", b.ID(), "addr", b.Addr(), "err", de.Err)
 		}
 		tried = append(tried, b)
 		lastErr = err
@@ -188,13 +188,13 @@ func emptyResponse(err error) bool {
 func outcome(c *call, b *backend.Backend) Sticky {
 	switch {
 	case c.svc.Cookie == "":
-		return NotSticky
+		return StickyNone
 	case c.pinned != nil && c.pinned == b:
-		return Hit
+		return StickyHit
 	case len(c.ids) > 0:
-		return Rebalanced
+		return StickyRebalanced
 	}
-	return New
+	return StickyNew
 }
 
 // retryBody keeps a request body open across attempts and tells whether any

@@ -1,9 +1,12 @@
-package main
+// Package config is the proxy's configuration file: its types, defaults, and the parser
+// that reports every problem at once, each as "file:line: what is wrong; what to write".
+// The vocabulary is dockercloud/haproxy's (virtual_host, cookie, balance, health_check);
+// proxy/README.md lists every key.
+package config
 
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"slices"
@@ -13,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
@@ -20,10 +24,10 @@ import (
 )
 
 // Config is the proxy's configuration file, with dockercloud/haproxy's
-// vocabulary (see README.md and example.yaml). Zero values are replaced by
-// the defaults of defaultConfig.
+// vocabulary (see proxy/README.md and proxy/example.yaml). Parse fills what the file
+// leaves out with Default's values.
 type Config struct {
-	File            string
+	File            string        // the file it was read from, for messages
 	Listen          string        // listen: ":80"
 	Admin           string        // admin: "" (off) or ":1936"
 	MaxConn         int           // maxconn: 4096 client connections at once
@@ -33,7 +37,7 @@ type Config struct {
 	AccessLog       bool          // access_log: true
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
-	Services        []ServiceConfig
+	Services        []Service
 }
 
 // Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings.
@@ -45,10 +49,10 @@ type Timeouts struct {
 	Write       time.Duration // write: 0 (none), to write a whole response; 0 suits streams and websockets
 }
 
-// ServiceConfig is one entry of services:.
-type ServiceConfig struct {
+// Service is one entry of services:.
+type Service struct {
 	Name        string
-	Line        int
+	Line        int               // where the entry starts in the file
 	VirtualHost string            // virtual_host: "*/NAME, */NAME/*"
 	Servers     []discover.Target // servers: "tasks.NAME:8080" or a list
 	Cookie      string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
@@ -60,7 +64,9 @@ type ServiceConfig struct {
 	rules       []route.Rule      // parsed virtual_host
 }
 
-func defaultConfig() Config {
+// Default is the configuration of an empty file (but for services, which it must have):
+// dockercloud/haproxy's defaults.
+func Default() Config {
 	return Config{
 		Listen:          ":80",
 		MaxConn:         4096,
@@ -78,20 +84,20 @@ func defaultConfig() Config {
 	}
 }
 
-// LoadConfig reads and checks the file. Every problem is reported, each as
+// Load reads and checks the file. Every problem is reported, each as
 // "file:line: what is wrong; what to write".
-func LoadConfig(file string) (*Config, error) {
+func Load(file string) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("reading the config: %w; give its path with -config or PROXY_CONFIG", err)
 	}
-	return ParseConfig(file, data)
+	return Parse(file, data)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
-// ParseConfig reads a configuration from data; file names it in errors.
-func ParseConfig(file string, data []byte) (*Config, error) {
+// Parse reads a configuration from data; file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := err.Error()
@@ -105,7 +111,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s:%s: %s (YAML syntax)", file, line, msg)
 	}
 	p := &parser{file: file}
-	cfg := defaultConfig()
+	cfg := Default()
 	cfg.File = file
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s:1: the file is empty; start from example.yaml", file)
@@ -183,6 +189,8 @@ var (
 	serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
+// services reads services:, one entry per service; a route claimed twice is an error
+// at the second claim.
 func (p *parser) services(cfg *Config, n *yaml.Node) {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
 		p.errorf(n, `services: expected one entry per service, e.g. service1: {servers: "tasks.service1:8080"}`)
@@ -192,87 +200,93 @@ func (p *parser) services(cfg *Config, n *yaml.Node) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		name := k.Value
-		if !serviceName.MatchString(name) {
+		switch {
+		case !serviceName.MatchString(name):
 			p.errorf(k, "service name %q: use letters, digits, '.', '_' and '-'", name)
-			continue
-		}
-		if slices.ContainsFunc(cfg.Services, func(s ServiceConfig) bool { return s.Name == name }) {
+		case slices.ContainsFunc(cfg.Services, func(s Service) bool { return s.Name == name }):
 			p.errorf(k, "service %s is defined twice", name)
-			continue
-		}
-		sc := ServiceConfig{Name: name, Line: k.Line}
-		where := "services." + name + "."
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
 			p.errorf(v, `service %s is empty; write at least servers: "tasks.%s:8080"`, name, name)
-			continue
+		default:
+			cfg.Services = append(cfg.Services, p.service(k, v, &table))
 		}
-		var vhNode *yaml.Node
-		p.mapping(v, where, serviceKeys, func(key string, k, v *yaml.Node) {
-			switch key {
-			case "virtual_host":
-				sc.VirtualHost = p.str(v, where+key)
-				vhNode = v
-			case "servers":
-				var entries []string
-				switch v.Kind {
-				case yaml.SequenceNode:
-					for _, e := range v.Content {
-						entries = append(entries, p.str(e, where+key))
-					}
-				default:
-					entries = []string{p.str(v, where+key)}
-				}
-				sc.serversRaw = strings.Join(entries, ", ")
-				t, err := discover.Parse(entries)
-				if err != nil {
-					// One line per bad entry, each with the file and line.
-					errs := []error{err}
-					if j, ok := err.(interface{ Unwrap() []error }); ok {
-						errs = j.Unwrap()
-					}
-					for _, e := range errs {
-						p.errorf(v, "%sservers: %v, e.g. \"tasks.%s:8080\"", where, e, name)
-					}
-				}
-				sc.Servers = t
-			case "cookie":
-				sc.cookieRaw = p.str(v, where+key)
-				name, nocache, err := parseCookie(sc.cookieRaw)
-				if err != nil {
-					p.errorf(v, "%scookie: %v", where, err)
-				}
-				sc.Cookie, sc.NoCache = name, nocache
-			case "balance":
-				b, err := backend.ParseBalance(p.str(v, where+key))
-				if err != nil {
-					p.errorf(v, "%sbalance: %v", where, err)
-				}
-				sc.Balance = b
-			case "health_check":
-				sc.HealthCheck = p.str(v, where+key)
-				if hc := sc.HealthCheck; hc != "" && (!strings.HasPrefix(hc, "/") || strings.ContainsAny(hc, " \t")) {
-					p.errorf(v, "%shealth_check %q: write a path such as /healthz (or leave it out for a TCP check)", where, hc)
-				}
-			}
-		})
-		if sc.Servers == nil && sc.serversRaw == "" {
-			p.errorf(k, `service %s: servers is missing; write servers: "tasks.%s:8080"`, name, name)
-		}
-		if sc.VirtualHost == "" {
-			// The tutorial's own routing, so a service needs no more than
-			// its servers.
-			sc.VirtualHost = fmt.Sprintf("*/%s, */%s/*", name, name)
-			vhNode = k
-		}
-		rules, err := route.Parse(sc.VirtualHost)
-		if err != nil {
-			p.errorf(vhNode, "%svirtual_host: %v", where, err)
-		} else if err := table.Add(sc.VirtualHost, name); err != nil {
-			p.errorf(vhNode, "%svirtual_host: %v", where, err)
-		}
-		sc.rules = rules
-		cfg.Services = append(cfg.Services, sc)
 	}
+}
+
+// service reads the entry of the service named by k and adds its routes to table.
+func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
+	name := k.Value
+	sc := Service{Name: name, Line: k.Line}
+	where := "services." + name + "."
+	var vhNode *yaml.Node
+	p.mapping(v, where, serviceKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "virtual_host":
+			sc.VirtualHost = p.str(v, where+key)
+			vhNode = v
+		case "servers":
+			sc.Servers, sc.serversRaw = p.servers(v, where, name)
+		case "cookie":
+			sc.cookieRaw = p.str(v, where+key)
+			name, nocache, err := parseCookie(sc.cookieRaw)
+			if err != nil {
+				p.errorf(v, "%scookie: %v", where, err)
+			}
+			sc.Cookie, sc.NoCache = name, nocache
+		case "balance":
+			b, err := backend.ParseBalance(p.str(v, where+key))
+			if err != nil {
+				p.errorf(v, "%sbalance: %v", where, err)
+			}
+			sc.Balance = b
+		case "health_check":
+			sc.HealthCheck = p.str(v, where+key)
+			if hc := sc.HealthCheck; hc != "" && (!strings.HasPrefix(hc, "/") || strings.ContainsAny(hc, " \t")) {
+				p.errorf(v, "%shealth_check %q: write a path such as /healthz (or leave it out for a TCP check)", where, hc)
+			}
+		}
+	})
+	if sc.Servers == nil && sc.serversRaw == "" {
+		p.errorf(k, `service %s: servers is missing; write servers: "tasks.%s:8080"`, name, name)
+	}
+	if sc.VirtualHost == "" {
+		// The tutorial's own routing, so a service needs no more than its servers.
+		sc.VirtualHost = fmt.Sprintf("*/%s, */%s/*", name, name)
+		vhNode = k
+	}
+	rules, err := route.Parse(sc.VirtualHost)
+	if err == nil {
+		err = table.Add(sc.VirtualHost, name)
+	}
+	if err != nil {
+		p.errorf(vhNode, "%svirtual_host: %v", where, err)
+	}
+	sc.rules = rules
+	return sc
+}
+
+// servers reads a servers: value, a string or a list of strings, into targets, and
+// gives it back as written for the summary. A bad entry is one problem of its own.
+func (p *parser) servers(v *yaml.Node, where, service string) ([]discover.Target, string) {
+	var entries []string
+	if v.Kind == yaml.SequenceNode {
+		for _, e := range v.Content {
+			entries = append(entries, p.str(e, where+"servers"))
+		}
+	} else {
+		entries = []string{p.str(v, where+"servers")}
+	}
+	t, err := discover.Parse(entries)
+	if err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			p.errorf(v, "%sservers: %v, e.g. \"tasks.%s:8080\"", where, e, service)
+		}
+	}
+	return t, strings.Join(entries, ", ")
 }
 
 // parseCookie reads HAProxy's "NAME prefix [nocache]".
@@ -282,8 +296,8 @@ func parseCookie(s string) (name string, nocache bool, err error) {
 		return "", false, errors.New(`empty; write "connect.sid prefix nocache" or leave cookie out`)
 	}
 	name = f[0]
-	if !isToken(name) {
-		return "", false, fmt.Errorf("%q is not a cookie name", name)
+	if err := cli.CheckCookieName(name); err != nil {
+		return "", false, err
 	}
 	prefix := false
 	for _, w := range f[1:] {
@@ -300,16 +314,6 @@ func parseCookie(s string) (name string, nocache bool, err error) {
 		return "", false, fmt.Errorf("no mode; write %q (HAProxy prefix mode)", name+" prefix nocache")
 	}
 	return name, nocache, nil
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // parser collects every problem of a file, each with its line.
@@ -363,24 +367,10 @@ func (p *parser) addr(n *yaml.Node, key string, emptyOK bool) string {
 	if s == "" && emptyOK {
 		return ""
 	}
-	if err := checkAddr(s); err != nil {
+	if err := cli.CheckAddr(s); err != nil {
 		p.errorf(n, "%s: %v", key, err)
 	}
 	return s
-}
-
-// checkAddr accepts host:port and :port.
-func checkAddr(s string) error {
-	_, port, err := net.SplitHostPort(s)
-	if err == nil {
-		if n, e := strconv.Atoi(port); e != nil || n < 0 || n > 65535 {
-			err = errors.New("bad port")
-		}
-	}
-	if err != nil {
-		return fmt.Errorf(`%q is not an address; write ":80" or "127.0.0.1:8080"`, s)
-	}
-	return nil
 }
 
 func (p *parser) int(n *yaml.Node, key string, lo, hi int) int {
@@ -465,6 +455,28 @@ func distance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// NeedsRestart lists the settings whose change from old to c a reload cannot apply:
+// the listeners and their limits are set up once, at start.
+func (c *Config) NeedsRestart(old *Config) []string {
+	var keys []string
+	if old.Listen != c.Listen {
+		keys = append(keys, "listen")
+	}
+	if old.Admin != c.Admin {
+		keys = append(keys, "admin")
+	}
+	if old.MaxConn != c.MaxConn {
+		keys = append(keys, "maxconn")
+	}
+	if old.MaxHeaderBytes != c.MaxHeaderBytes {
+		keys = append(keys, "max_header_bytes")
+	}
+	if old.Timeout != c.Timeout {
+		keys = append(keys, "timeout")
+	}
+	return keys
 }
 
 // Summary describes the configuration in a few lines, for -check.

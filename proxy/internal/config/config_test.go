@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"strings"
@@ -10,7 +10,7 @@ import (
 
 func TestTutorialConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := LoadConfig("example.yaml")
+	cfg, err := Load("../../example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestTutorialConfig(t *testing.T) {
 func TestLauncherConfig(t *testing.T) {
 	t.Parallel()
 	// What `make run` writes: flow style, IP lists, no admin auth.
-	cfg, err := ParseConfig("run.yaml", []byte(`listen: "127.0.0.1:8080"
+	cfg, err := Parse("run.yaml", []byte(`listen: "127.0.0.1:8080"
 admin: "127.0.0.1:1936"
 services:
   service1: {virtual_host: "*/service1, */service1/*", servers: "127.0.0.1:9101, 127.0.0.1:9102", cookie: "connect.sid prefix nocache", health_check: /healthz}
@@ -49,7 +49,7 @@ services:
 
 func TestMinimalConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("min.yaml", []byte("services:\n  service1:\n    servers: [\"10.0.0.1:8080\", \"10.0.0.2:8080\"]\n"))
+	cfg, err := Parse("min.yaml", []byte("services:\n  service1:\n    servers: [\"10.0.0.1:8080\", \"10.0.0.2:8080\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestBadConfigsSayFileLineAndFix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := ParseConfig("proxy.yaml", []byte(tt.yaml))
+			_, err := Parse("proxy.yaml", []byte(tt.yaml))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got error %v\nwant one containing %q", err, tt.want)
 			}
@@ -103,7 +103,7 @@ func TestBadConfigsSayFileLineAndFix(t *testing.T) {
 
 func TestEveryProblemIsReported(t *testing.T) {
 	t.Parallel()
-	_, err := ParseConfig("p.yaml", []byte("listn: x\nservices:\n  s1:\n    servers: nope\n    balance: x\n"))
+	_, err := Parse("p.yaml", []byte("listn: x\nservices:\n  s1:\n    servers: nope\n    balance: x\n"))
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -114,7 +114,7 @@ func TestEveryProblemIsReported(t *testing.T) {
 
 func TestDurationsInMilliseconds(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("p.yaml", []byte("timeout: {connect: 5000, server: 1m}\nservices: {s: {servers: \"a:1\"}}\n"))
+	cfg, err := Parse("p.yaml", []byte("timeout: {connect: 5000, server: 1m}\nservices: {s: {servers: \"a:1\"}}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,13 +123,13 @@ func TestDurationsInMilliseconds(t *testing.T) {
 	}
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add([]byte("services:\n  service1:\n    servers: \"a:1\"\n"))
 	f.Add([]byte("listen: \":80\"\nservices: {s: {servers: [\"a:1\", \"b:2\"], cookie: \"x prefix\"}}\n"))
 	f.Add([]byte("- [\n"))
 	f.Add([]byte("services: &a {s: *a}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseConfig("f.yaml", data)
+		cfg, err := Parse("f.yaml", data)
 		if err == nil && len(cfg.Services) == 0 {
 			t.Fatal("a config without services was accepted")
 		}
