@@ -337,8 +337,6 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 // runArm sends the arm's load and makes its events happen at their share of the load.
 func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult {
 	res := ArmResult{Name: t.arm.name, Title: t.arm.title, URL: t.url, Events: []Event{}}
-	total := int64(cfg.Clients * cfg.Requests)
-	var done atomic.Int64
 	transport := &http.Transport{
 		MaxIdleConns:        cfg.Parallel * 2,
 		MaxIdleConnsPerHost: cfg.Parallel * 2,
@@ -348,90 +346,125 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 	defer transport.CloseIdleConnections()
 
 	res.StartMS = ms(time.Since(t0))
-	// lifetime is about how long one visitor stays.
-	lifetime := time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond
-	// The planned visitors are 0 to Clients-1. An event that is slow to end (a rolling
-	// restart waits for the proxy's health checks) must not outlast the load, or nobody
-	// would be there to see what it did: while events are still to come or running, and
-	// for one lifetime after the last one ended, more visitors keep arriving.
-	eventsDone := make(chan struct{})
-	var lastEventEnd atomic.Int64 // time.Duration since t0; 0: no event happened
-	var nextID atomic.Int64
-	nextVisitor := func() (int, bool) {
-		id := int(nextID.Add(1) - 1)
-		if id < cfg.Clients {
-			return id, true
-		}
-		select {
-		case <-eventsDone:
-			end := time.Duration(lastEventEnd.Load())
-			return id, end > 0 && time.Since(t0) < end+lifetime
-		default:
-			return id, true
-		}
-	}
-	logs := make([][]Answer, cfg.Parallel)
-	var load sync.WaitGroup
-	for w := range cfg.Parallel {
-		load.Go(func() {
-			// Visitors arrive spread over one lifetime rather than all at once, so they
-			// come and go steadily (and a new replica fills up gradually, as in life).
-			if !sleep(ctx, lifetime*time.Duration(w)/time.Duration(cfg.Parallel)) {
-				return
-			}
-			for ctx.Err() == nil {
-				id, ok := nextVisitor()
-				if !ok {
-					return
-				}
-				v := newVisitor(id, t.url, transport)
-				for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
-					if seq > 1 && !think(ctx, cfg.ThinkMS) {
-						break
-					}
-					logs[w] = append(logs[w], v.visit(ctx, seq, t0))
-					if t.detour != "" && seq%detourEvery == 0 {
-						v.open(ctx, t.detour)
-					}
-					done.Add(1)
-					if cfg.OnAnswer != nil {
-						cfg.OnAnswer(t.arm.name)
-					}
-				}
-			}
-		})
-	}
-	loadDone := make(chan struct{})
-	go func() { load.Wait(); close(loadDone) }()
-
+	l := startLoad(ctx, cfg, t, t0, transport)
 	if t.stack != nil {
+		total := int64(cfg.Clients * cfg.Requests)
 		for i, kind := range cfg.Events {
 			at := total * int64(i+1) / int64(len(cfg.Events)+1)
-			if !waitCount(&done, at, loadDone) {
+			if !waitCount(&l.done, at, l.finished) {
 				break // the load ended first (interrupted): no point changing the stack
 			}
 			res.Events = append(res.Events, happen(ctx, t, kind, t0, cfg.OnEvent)...)
-			lastEventEnd.Store(int64(time.Since(t0)))
+			l.lastEventEnd.Store(int64(time.Since(t0)))
 		}
 	}
-	close(eventsDone)
-	<-loadDone
+	close(l.eventsDone)
+	<-l.finished
 	res.EndMS = ms(time.Since(t0))
 	if t.stack != nil {
 		for _, r := range t.stack.Replicas("service1") {
 			res.Replicas = append(res.Replicas, r.Name)
 		}
 	}
-	for _, l := range logs {
-		res.Answers = append(res.Answers, l...)
+	res.Answers = l.answers()
+	return res
+}
+
+// load is the visitors of one arm: Parallel workers, each one visitor at a time.
+type load struct {
+	ctx       context.Context
+	cfg       Config
+	t         *target
+	t0        time.Time
+	transport http.RoundTripper
+	// lifetime is about how long one visitor stays.
+	lifetime time.Duration
+
+	done         atomic.Int64  // requests answered so far
+	eventsDone   chan struct{} // closed by runArm when no event is to come
+	lastEventEnd atomic.Int64  // time.Duration since t0; 0: no event happened
+	nextID       atomic.Int64
+	logs         [][]Answer    // per worker
+	finished     chan struct{} // closed when every worker is done
+}
+
+// startLoad starts the workers; finished is closed when they are all done.
+func startLoad(ctx context.Context, cfg Config, t *target, t0 time.Time, transport http.RoundTripper) *load {
+	l := &load{ctx: ctx, cfg: cfg, t: t, t0: t0, transport: transport,
+		lifetime:   time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond,
+		eventsDone: make(chan struct{}), logs: make([][]Answer, cfg.Parallel), finished: make(chan struct{})}
+	var wg sync.WaitGroup
+	for w := range cfg.Parallel {
+		wg.Go(func() { l.worker(w) })
 	}
-	slices.SortFunc(res.Answers, func(a, b Answer) int {
+	go func() { wg.Wait(); close(l.finished) }()
+	return l
+}
+
+// nextVisitor numbers the next visitor to arrive, or says that none is to come. The
+// planned visitors are 0 to Clients-1. An event that is slow to end (a rolling restart
+// waits for the proxy's health checks) must not outlast the load, or nobody would be
+// there to see what it did: while events are still to come or running, and for one
+// lifetime after the last one ended, more visitors keep arriving.
+func (l *load) nextVisitor() (int, bool) {
+	id := int(l.nextID.Add(1) - 1)
+	if id < l.cfg.Clients {
+		return id, true
+	}
+	select {
+	case <-l.eventsDone:
+		end := time.Duration(l.lastEventEnd.Load())
+		return id, end > 0 && time.Since(l.t0) < end+l.lifetime
+	default:
+		return id, true
+	}
+}
+
+// worker is visitor after visitor, until none is to come or ctx ends; it records into
+// logs[w], which only it writes.
+func (l *load) worker(w int) {
+	ctx, cfg := l.ctx, l.cfg
+	// Visitors arrive spread over one lifetime rather than all at once, so they come
+	// and go steadily (and a new replica fills up gradually, as in life).
+	if !sleep(ctx, l.lifetime*time.Duration(w)/time.Duration(cfg.Parallel)) {
+		return
+	}
+	for ctx.Err() == nil {
+		id, ok := l.nextVisitor()
+		if !ok {
+			return
+		}
+		v := newVisitor(id, l.t.url, l.transport)
+		for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
+			if seq > 1 && !think(ctx, cfg.ThinkMS) {
+				break
+			}
+			l.logs[w] = append(l.logs[w], v.visit(ctx, seq, l.t0))
+			if l.t.detour != "" && seq%detourEvery == 0 {
+				v.open(ctx, l.t.detour)
+			}
+			l.done.Add(1)
+			if cfg.OnAnswer != nil {
+				cfg.OnAnswer(l.t.arm.name)
+			}
+		}
+	}
+}
+
+// answers are every worker's answers, by visitor and request number; call it once
+// finished is closed.
+func (l *load) answers() []Answer {
+	var all []Answer
+	for _, lg := range l.logs {
+		all = append(all, lg...)
+	}
+	slices.SortFunc(all, func(a, b Answer) int {
 		if a.Visitor != b.Visitor {
 			return a.Visitor - b.Visitor
 		}
 		return a.Seq - b.Seq
 	})
-	return res
+	return all
 }
 
 // think pauses a visitor between two requests: thinkMS on average, drawn between half

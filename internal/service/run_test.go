@@ -7,34 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
 	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var listeningRE = regexp.MustCompile(`msg=listening .*addr=(\S+)|"msg":"listening".*"addr":"([^"]+)"`)
 
@@ -45,14 +27,14 @@ func runMain(ctx context.Context, args []string, getenv func(string) string, std
 
 // startMain runs service1's main on 127.0.0.1:0 with env and returns the address it listens on,
 // its log and a function that stops it and returns its exit code.
-func startMain(t *testing.T, env map[string]string) (addr string, logs *syncBuffer, stop func() int) {
+func startMain(t *testing.T, env map[string]string) (addr string, logs *proc.Buffer, stop func() int) {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
 	}
 	env["ADDR"] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &proc.Buffer{}
 	code := make(chan int, 1)
 	go func() { code <- runMain(ctx, nil, envOf(env), &bytes.Buffer{}, logs) }()
 	stop = func() int { cancel(); return <-code }
@@ -75,18 +57,11 @@ func startMain(t *testing.T, env map[string]string) (addr string, logs *syncBuff
 	}
 }
 
-func visit(t *testing.T, c *http.Client, url string) pageview.Answer {
+func visit(t *testing.T, b *browser.Browser, url string) pageview.Answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
+	a, _, err := b.Page(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a pageview.Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		t.Fatalf("decoding answer: %v", err)
 	}
 	return a
 }
@@ -101,8 +76,7 @@ func TestMainServesCountsAndStops(t *testing.T) {
 				env["SESSION_SECRET"] = goodSecret
 			}
 			addr, logs, stop := startMain(t, env)
-			jar, _ := cookiejar.New(nil)
-			client := &http.Client{Jar: jar}
+			client := browser.New(browser.Options{})
 			for want := 1; want <= 3; want++ {
 				a := visit(t, client, "http://"+addr+"/service1")
 				if a.Visits != want || a.Host != "replica-7" || a.Service != "service1" {
@@ -209,7 +183,7 @@ func TestMainExitCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr proc.Buffer
 			env := tt.env
 			if env == nil {
 				env = map[string]string{}

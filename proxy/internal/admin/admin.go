@@ -11,7 +11,7 @@
 // for HTTP basic auth, compared in constant time; /healthz and /readyz stay
 // open for orchestrators and reveal nothing.
 //
-// The stats JSON, read by the lab and e2e tests (field names are stable):
+// The stats JSON (field names are stable):
 //
 //	{
 //	  "version": "dev",
