@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
-	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/internal/localstack/localstacktest"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // binDir holds service1, service2 and proxy; repoRoot is the folder with go.work.
