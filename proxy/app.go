@@ -239,14 +239,15 @@ func (a *app) addr(name string) string {
 func (a *app) serve(ctx context.Context, reload <-chan os.Signal) error {
 	defer a.stop()
 	errc := make(chan error, len(a.listeners))
-	attrs := []any{"version", version}
 	for _, l := range a.listeners {
 		go func() { errc <- l.srv.Serve(l.ln) }()
-		attrs = append(attrs, l.name, l.ln.Addr().String())
 	}
 	a.mu.Lock()
-	attrs = append(attrs, "services", len(a.cfg.Services))
+	attrs := []any{"listen", a.addr("listen"), "services", len(a.cfg.Services), "version", version}
 	a.mu.Unlock()
+	for _, l := range a.listeners[1:] {
+		attrs = append(attrs, l.name, l.ln.Addr().String())
+	}
 	a.logger.Info("proxy started", attrs...)
 	for {
 		select {

@@ -28,7 +28,7 @@ func TestTutorialThroughTheProxy(t *testing.T) {
 `, s1a.addr, s1b.addr, s2a.addr, s2b.addr), nil)
 
 	// service1: sticky, the counter goes up on one replica.
-	b := &browser{t: t}
+	b := newVisitor(t)
 	_, body, sc := b.get(front + "/service1")
 	name, _, _ := strings.Cut(body, " ")
 	if !strings.HasSuffix(body, " 1") || !strings.Contains(sc, "~s:") {
@@ -40,7 +40,7 @@ func TestTutorialThroughTheProxy(t *testing.T) {
 		}
 	}
 	// service2: not sticky, alternates, the cookie is passed as it is.
-	c := &browser{t: t}
+	c := newVisitor(t)
 	seen := map[string]bool{}
 	for range 4 {
 		_, body, sc := c.get(front + "/service2")
@@ -132,9 +132,9 @@ func TestKilledReplicaClientsMove(t *testing.T) {
 	t.Parallel()
 	a, b := startCountServer(t, "a", "127.0.0.1:0"), startCountServer(t, "b", "127.0.0.1:0")
 	_, front, adm := startApp(t, fmt.Sprintf("services:\n  service1:\n    servers: \"%s, %s\"\n    cookie: connect.sid prefix nocache\n", a.addr, b.addr), nil)
-	var browsers []*browser
+	var browsers []*visitor
 	for range 4 {
-		br := &browser{t: t}
+		br := newVisitor(t)
 		br.get(front + "/service1")
 		br.get(front + "/service1")
 		browsers = append(browsers, br)
@@ -189,7 +189,7 @@ func TestDNSAnswersAddAndRemoveServers(t *testing.T) {
 	})
 	seen := map[string]bool{}
 	for range 4 {
-		_, body, _ := (&browser{t: t}).get(front + "/service1")
+		_, body, _ := (newVisitor(t)).get(front + "/service1")
 		n, _, _ := strings.Cut(body, " ")
 		seen[n] = true
 	}
@@ -198,7 +198,7 @@ func TestDNSAnswersAddAndRemoveServers(t *testing.T) {
 	}
 	dns.set("tasks.service1")
 	eventually(t, "every server leaves", func() bool { return len(servers()) == 0 })
-	status, body, _ := (&browser{t: t}).get(front + "/service1")
+	status, body, _ := (newVisitor(t)).get(front + "/service1")
 	if status != 503 || body != "no server available for service1\n" {
 		t.Errorf("with no server: %d %q", status, body)
 	}
@@ -219,7 +219,7 @@ func TestRestartedReplicaComesBackAfterRiseChecks(t *testing.T) {
 	a.srv.Close()
 	eventually(t, "the checks mark a down", func() bool { return state(a.addr) == "down" })
 	for range 4 {
-		if _, body, _ := (&browser{t: t}).get(front + "/service1"); !strings.HasPrefix(body, "b ") {
+		if _, body, _ := (newVisitor(t)).get(front + "/service1"); !strings.HasPrefix(body, "b ") {
 			t.Fatalf("with a down: %q", body)
 		}
 	}
@@ -227,7 +227,7 @@ func TestRestartedReplicaComesBackAfterRiseChecks(t *testing.T) {
 	eventually(t, "the checks bring a back", func() bool { return state(a.addr) == "up" })
 	seen := map[string]bool{}
 	for range 4 {
-		_, body, _ := (&browser{t: t}).get(front + "/service1")
+		_, body, _ := (newVisitor(t)).get(front + "/service1")
 		seen[strings.TrimRight(body, " 0123456789")] = true
 	}
 	if !seen["a again"] {
@@ -239,7 +239,7 @@ func TestReloadAddsChangesAndRemovesServices(t *testing.T) {
 	t.Parallel()
 	s1, s2 := startCountServer(t, "one", "127.0.0.1:0"), startCountServer(t, "two", "127.0.0.1:0")
 	a, front, adm := startApp(t, fmt.Sprintf("services:\n  service1:\n    servers: %q\n    cookie: connect.sid prefix\n", s1.addr), nil)
-	br := &browser{t: t}
+	br := newVisitor(t)
 	br.get(front + "/service1")
 	br.get(front + "/service1")
 
@@ -262,7 +262,7 @@ services:
 	if _, body, _ := br.get(front + "/service1"); body != "one 3" {
 		t.Errorf("service1 after the reload: %q, want one 3 (session and server kept)", body)
 	}
-	if _, body, _ := (&browser{t: t}).get(front + "/two/x"); body != "two 1" {
+	if _, body, _ := (newVisitor(t)).get(front + "/two/x"); body != "two 1" {
 		t.Errorf("the added service: %q", body)
 	}
 	st := stats(t, adm)

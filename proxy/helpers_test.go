@@ -9,10 +9,12 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/admin"
@@ -68,29 +70,27 @@ func (s *countServer) header() http.Header {
 	return s.lastHeader
 }
 
-// browser keeps one connect.sid cookie, as a browser would.
-type browser struct {
-	t      *testing.T
-	cookie string
+// visitor is one browser (internal/browser: its own cookie jar) that fails the test
+// when a request gets no answer.
+type visitor struct {
+	t *testing.T
+	b *browser.Browser
 }
 
-func (b *browser) get(url string) (status int, body string, setCookie string) {
-	b.t.Helper()
-	req, _ := http.NewRequest("GET", url, nil)
-	if b.cookie != "" {
-		req.Header.Set("Cookie", b.cookie)
-	}
-	resp, err := http.DefaultClient.Do(req)
+func newVisitor(t *testing.T) *visitor {
+	b := browser.New(browser.Options{})
+	t.Cleanup(b.CloseIdleConnections)
+	return &visitor{t: t, b: b}
+}
+
+// get returns the answer's status, body and Set-Cookie header.
+func (v *visitor) get(url string) (status int, body string, setCookie string) {
+	v.t.Helper()
+	resp, data, err := v.b.Get(context.Background(), url, nil)
 	if err != nil {
-		b.t.Fatalf("GET %s: %v", url, err)
+		v.t.Fatalf("GET %s: %v", url, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if sc := resp.Header.Get("Set-Cookie"); sc != "" {
-		b.cookie, _, _ = strings.Cut(sc, ";")
-		setCookie = sc
-	}
-	return resp.StatusCode, string(data), setCookie
+	return resp.StatusCode, string(data), resp.Header.Get("Set-Cookie")
 }
 
 // fakeDNS answers LookupHost from a map the test changes.
@@ -176,13 +176,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// freePort returns a port nobody listens on now.
-func freePort(t *testing.T) string {
+// freeAddr returns an address of 127.0.0.1 nobody listens on now.
+func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proc.FreeAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addr
 }

@@ -34,7 +34,7 @@ func TestRunReloadsOnSIGHUPAndDrains(t *testing.T) {
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "proxy.yaml")
-	listen, adminAddr := freePort(t), freePort(t)
+	listen, adminAddr := freeAddr(t), freeAddr(t)
 	write := func(servers string) {
 		os.WriteFile(file, []byte(fmt.Sprintf("listen: %q\nadmin: %q\nservices:\n  service1:\n    servers: %q\n  slow:\n    servers: %q\n", listen, adminAddr, servers, slowLn.Addr().String())), 0o600)
 	}
