@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -59,5 +61,36 @@ func TestParseCommandReportsEveryProblem(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to mention %s", err, want)
 		}
+	}
+}
+
+// The whole command, as `make lab` runs it: the progress lines, the table and the
+// report folder, with the workers, the events and the progress in one process under
+// -race.
+func TestMainPrintsTheTableAndWritesTheReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts local stacks; not in -short mode")
+	}
+	t.Parallel()
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := Main(t.Context(), []string{"-bin", binDir, "-out", out, "-clients", "4", "-requests", "4", "-think", "5",
+		"-arms", "sticky", "-events", "kill"}, env(nil), &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("got %v; stderr:\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"Lab: 4 visitors per arm", "events: kill", "arm ", "sticky ", "Report: "} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, want := range []string{"sending 16 requests...", "sticky: kill service1-1...", "sticky: kill service1-1 done"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr (the progress, not a terminal) lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	reports, _ := filepath.Glob(filepath.Join(out, "*", ReportHTML))
+	if len(reports) != 1 {
+		t.Errorf("got reports %v, want one under %s", reports, out)
 	}
 }
