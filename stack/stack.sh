@@ -235,13 +235,16 @@ cmd_wait() {
 	done
 }
 
-# leftovers lists what the stack still owns: services, containers, networks, configs, secrets.
+# leftovers lists what the stack still owns: services, containers, networks, configs,
+# secrets; it fails if the engine does not answer (an empty list means nothing is left).
 leftovers() {
-	local kind
+	local kind ids
 	for kind in service network config secret; do
-		docker "$kind" ls -q --filter "label=$NS_LABEL" | sed "s/^/$kind /"
+		ids=$(docker "$kind" ls -q --filter "label=$NS_LABEL") || return 1
+		[[ -z $ids ]] || sed "s/^/$kind /" <<<"$ids"
 	done
-	docker ps -aq --filter "label=$NS_LABEL" | sed 's/^/container /'
+	ids=$(docker ps -aq --filter "label=$NS_LABEL") || return 1
+	[[ -z $ids ]] || sed 's/^/container /' <<<"$ids"
 }
 
 # cmd_rm removes the stack and waits until nothing of it is left. `docker stack rm`
@@ -250,14 +253,16 @@ leftovers() {
 cmd_rm() {
 	local deadline=$((SECONDS + STACK_WAIT)) left
 	need_engine
-	left=$(leftovers)
+	left=$(leftovers) || die "cannot list what stack $STACK owns: the engine stopped answering"
 	if [[ -z $left ]]; then
 		say "nothing to remove: no stack $STACK"
 		return
 	fi
 	docker stack rm "$STACK" >/dev/null 2>&1 || true
 	say "removing stack $STACK"
-	while left=$(leftovers) && [[ -n $left ]]; do
+	while :; do
+		left=$(leftovers) || die "cannot list what stack $STACK owns: the engine stopped answering"
+		[[ -n $left ]] || break
 		((SECONDS < deadline)) || die "stack $STACK still has after ${STACK_WAIT}s: $(echo $left)"
 		sleep 1
 		# Once the containers are gone, the network, configs and secrets can go.
