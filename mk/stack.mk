@@ -2,24 +2,27 @@
 # The work is done by stack/stack.sh; these targets pass it the settings below.
 # Stack name and port as in the tutorial; override on the command line:
 #   make stack-deploy STACK=demo PORT=8000 STORE=cookie
+#
+# PORT (80), STATS_PORT (1936), STORE (memory|cookie), REPLICAS (2 of each service) and
+# UPDATE_DELAY (10s, update_config.delay) go to stack.sh only when given, on the command
+# line or in the environment; their defaults live there. A first deploy uses the
+# defaults; a stack that exists keeps what it runs with: a redeploy changes only what it
+# is given, and stack-scale, stack-update, stack-ps and stack-logs read the ports, store
+# and replica counts from the stack (only STACK names it) and refuse a value that
+# contradicts them.
 
 STACK        ?= test
-PORT         ?= 80
-STATS_PORT   ?= 1936
-# Replicas of service1 and service2 at deploy time (make stack-scale changes one later);
-# empty means 2. (mk/lab.mk declares REPLICAS too, empty, for `make lab`.)
-REPLICAS     ?=
-# memory: sessions in the replicas, sticky proxy (the tutorial); cookie: stateless service1.
-STORE        ?= memory
-# Pause between two replicas of a rolling update (update_config.delay), as in the tutorial.
-UPDATE_DELAY ?= 10s
 SERVICE      ?= service1
 N            ?=
 # Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
 STACK_TESTS  ?= run
 
-STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' REPLICAS='$(or $(REPLICAS),2)' \
-	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' stack/stack.sh
+# given,VAR is $(VAR) if the user gave VAR (command line or environment), else empty.
+given = $(if $(filter command line environment,$(origin $1)),$($1))
+
+STACK_SH := STACK='$(STACK)' PORT='$(call given,PORT)' STATS_PORT='$(call given,STATS_PORT)' \
+	STORE='$(call given,STORE)' REPLICAS='$(call given,REPLICAS)' UPDATE_DELAY='$(call given,UPDATE_DELAY)' \
+	VERSION='$(VERSION)' stack/stack.sh
 
 .PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
@@ -43,7 +46,7 @@ swarm-init: ## make this engine a single-node swarm (docker swarm init) unless i
 	@$(STACK_SH) swarm-init
 
 # stack-check first: no image build when the engine or the swarm is missing.
-stack-deploy: stack-check images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
+stack-deploy: stack-check images ## deploy or redeploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
 	@$(STACK_SH) deploy
 
 stack-check:

@@ -5,6 +5,12 @@
 #   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  REPLICAS (2)  UPDATE_DELAY (10s)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
 #
+# make passes PORT, STATS_PORT, STORE, REPLICAS and UPDATE_DELAY only when the user gave
+# them (on its command line or in the environment), and empty otherwise: the defaults in
+# brackets apply to a first deploy only. A stack that exists is read back from the swarm
+# (read_stack), so every later command needs only STACK: a redeploy keeps what it is not
+# told to change, and scale, update, ps, logs and wait refuse a value that contradicts it.
+#
 # Plain bash (3.2 too, as on macOS) and the docker CLI (20.10 or later): no curl, no
 # openssl, no jq, so it works on a fresh machine. The only address it sends traffic to is
 # 127.0.0.1 (the proxy's ports, $PORT and $STATS_PORT).
@@ -12,11 +18,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STACK=${STACK:-test}
-PORT=${PORT:-80}
-STATS_PORT=${STATS_PORT:-1936}
-STORE=${STORE:-memory}
+PORT=${PORT:-}
+STATS_PORT=${STATS_PORT:-}
+STORE=${STORE:-}
+REPLICAS=${REPLICAS:-}
+UPDATE_DELAY=${UPDATE_DELAY:-}
 VERSION=${VERSION:-latest}
 STACK_WAIT=${STACK_WAIT:-180}
+# How long a wait keeps going in a state that means it cannot succeed if it lasts
+# (nothing listens on the proxy's port, swarm stopped restarting a task): long enough to
+# ride over a task being replaced, far shorter than STACK_WAIT.
+STUCK_GRACE=5
 IMAGE_REPO=${IMAGE_REPO:-swarm-affinity}
 IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-15000000}
 PLATFORM=${PLATFORM:-linux_amd64}
@@ -114,8 +126,194 @@ hash_of() {
 	if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -c1-12
 }
 
+# --- The settings of a stack, given or read back from the swarm ---
+
+# The defaults of a first deploy (see the header).
+DEFAULT_PORT=80
+DEFAULT_STATS_PORT=1936
+DEFAULT_STORE=memory
+DEFAULT_REPLICAS=2
+DEFAULT_UPDATE_DELAY=10s
+# service1's label naming the variant, set by docker-compose.yml (memory) and
+# stack/docker-compose.cookie.yml (cookie), so it holds however the stack was deployed.
+STORE_LABEL=com.swarm-affinity.store
+
+# stack_arg prints " STACK=<name>" unless the stack is the default one: the commands a
+# message suggests must act on the same stack.
+stack_arg() { [[ $STACK == test ]] || printf ' STACK=%s' "$STACK"; }
+
+# duration_ns prints a Go duration ("10s", "1m30s", "1.5s", "0") in nanoseconds, or fails.
+duration_ns() {
+	[[ $1 == 0 ]] && { echo 0; return; }
+	awk -v d="$1" 'BEGIN {
+		u["ns"] = 1; u["us"] = 1e3; u["ms"] = 1e6; u["s"] = 1e9; u["m"] = 60e9; u["h"] = 3600e9
+		if (d == "") exit 1
+		while (match(d, /^[0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h)/)) {
+			part = substr(d, 1, RLENGTH); d = substr(d, RLENGTH + 1)
+			match(part, /^[0-9.]+/)
+			total += substr(part, 1, RLENGTH) * u[substr(part, RLENGTH + 1)]
+		}
+		if (d != "") exit 1
+		printf "%.0f\n", total
+	}'
+}
+
+# check_given fails, naming every bad one, unless the settings the user gave are well
+# formed; ports and replica counts come out as plain decimal numbers.
+check_given() {
+	local bad='' name
+	for name in PORT STATS_PORT; do
+		[[ -n ${!name} ]] || continue
+		if [[ ${!name} =~ ^[0-9]{1,5}$ ]] && ((10#${!name} >= 1 && 10#${!name} <= 65535)); then
+			printf -v "$name" %d "$((10#${!name}))"
+		else
+			bad+=$'\n'"  $name=${!name}: give a TCP port, 1 to 65535"
+		fi
+	done
+	case $STORE in
+	'' | memory | cookie) ;;
+	*) bad+=$'\n'"  STORE=$STORE: use memory (sticky proxy) or cookie (stateless service1)" ;;
+	esac
+	if [[ -n $REPLICAS ]]; then
+		if [[ $REPLICAS =~ ^[0-9]{1,4}$ ]]; then REPLICAS=$((10#$REPLICAS)); else
+			bad+=$'\n'"  REPLICAS=$REPLICAS: give a number of replicas, e.g. REPLICAS=3"
+		fi
+	fi
+	if [[ -n $UPDATE_DELAY ]] && ! duration_ns "$UPDATE_DELAY" >/dev/null; then
+		bad+=$'\n'"  UPDATE_DELAY=$UPDATE_DELAY: give a duration such as 10s, 500ms or 1m30s"
+	fi
+	[[ -z $bad ]] || die "bad settings:$bad"
+}
+
+# read_stack sets DEPLOYED_* from the stack's services as the swarm holds them now: the
+# ports the proxy publishes (its targets 8080 and 1936), service1's store label and update
+# delay, each service's replica count. What it cannot read (no stack, a service missing,
+# a stack deployed before the label existed) stays empty.
+read_stack() {
+	DEPLOYED_PORT='' DEPLOYED_STATS_PORT='' DEPLOYED_STORE='' DEPLOYED_DELAY='' DEPLOYED_DELAY_NS=''
+	DEPLOYED_SERVICE1='' DEPLOYED_SERVICE2=''
+	local ids specs name ports store replicas delay delay_ns port
+	ids=$(docker service ls -q --filter "label=$NS_LABEL") || die "cannot list the services of stack $STACK"
+	[[ -n $ids ]] || return 0
+	# shellcheck disable=SC2086 # one argument per service id
+	specs=$(docker service inspect --format '{{.Spec.Name}}|
+		{{- with .Spec.EndpointSpec}}{{range .Ports}}{{.TargetPort}}:{{.PublishedPort}} {{end}}{{end}}|
+		{{- index .Spec.Labels "'"$STORE_LABEL"'"}}|
+		{{- with .Spec.Mode.Replicated}}{{.Replicas}}{{end}}|
+		{{- with .Spec.UpdateConfig}}{{.Delay}}|{{printf "%d" .Delay}}{{end}}' $ids) ||
+		die "cannot inspect the services of stack $STACK"
+	while IFS='|' read -r name ports store replicas delay delay_ns; do
+		case ${name#"${STACK}_"} in
+		proxy)
+			for port in $ports; do
+				case ${port%%:*} in
+				8080) DEPLOYED_PORT=${port#*:} ;;
+				1936) DEPLOYED_STATS_PORT=${port#*:} ;;
+				esac
+			done ;;
+		service1)
+			DEPLOYED_SERVICE1=$replicas DEPLOYED_STORE=$store
+			DEPLOYED_DELAY=$delay DEPLOYED_DELAY_NS=$delay_ns ;;
+		service2) DEPLOYED_SERVICE2=$replicas ;;
+		esac
+	done <<<"$specs"
+}
+
+# deployed_words prints what read_stack found as make settings, e.g. "PORT=8000
+# STATS_PORT=8001 STORE=memory REPLICAS=2 UPDATE_DELAY=10s", the replicas per service
+# when they differ.
+deployed_words() {
+	local words=
+	[[ -z $DEPLOYED_PORT ]] || words+=" PORT=$DEPLOYED_PORT"
+	[[ -z $DEPLOYED_STATS_PORT ]] || words+=" STATS_PORT=$DEPLOYED_STATS_PORT"
+	[[ -z $DEPLOYED_STORE ]] || words+=" STORE=$DEPLOYED_STORE"
+	if [[ $DEPLOYED_SERVICE1 == "$DEPLOYED_SERVICE2" ]]; then
+		[[ -z $DEPLOYED_SERVICE1 ]] || words+=" REPLICAS=$DEPLOYED_SERVICE1"
+	else
+		words+=" (service1 ${DEPLOYED_SERVICE1:-?} replicas, service2 ${DEPLOYED_SERVICE2:-?})"
+	fi
+	[[ -z $DEPLOYED_DELAY ]] || words+=" UPDATE_DELAY=$DEPLOYED_DELAY"
+	printf '%s' "${words# }"
+}
+
+# deploy_settings sets PORT, STATS_PORT, STORE, UPDATE_DELAY, SERVICE1_REPLICAS and
+# SERVICE2_REPLICAS for a deploy: each as the user gave it, else as the stack runs it,
+# else the default. On an existing stack it says what it keeps and what it changes.
+deploy_settings() {
+	local kept='' changed='' name deployed default
+	check_given
+	read_stack
+	for name in PORT STATS_PORT STORE; do
+		deployed=DEPLOYED_$name default=DEFAULT_$name
+		deployed=${!deployed} default=${!default}
+		if [[ -n ${!name} ]]; then
+			[[ -z $deployed || ${!name} == "$deployed" ]] || changed+=" $name $deployed -> ${!name};"
+		elif [[ -n $deployed ]]; then
+			kept+=" $name=$deployed"
+			printf -v "$name" %s "$deployed"
+		else
+			printf -v "$name" %s "$default"
+		fi
+	done
+	if [[ -z $UPDATE_DELAY ]]; then
+		[[ -z $DEPLOYED_DELAY ]] || kept+=" UPDATE_DELAY=$DEPLOYED_DELAY"
+		UPDATE_DELAY=${DEPLOYED_DELAY:-$DEFAULT_UPDATE_DELAY}
+	elif [[ -n $DEPLOYED_DELAY && $(duration_ns "$UPDATE_DELAY") != "$DEPLOYED_DELAY_NS" ]]; then
+		changed+=" UPDATE_DELAY $DEPLOYED_DELAY -> $UPDATE_DELAY;"
+	fi
+	if [[ -n $REPLICAS ]]; then
+		SERVICE1_REPLICAS=$REPLICAS SERVICE2_REPLICAS=$REPLICAS
+		[[ -z $DEPLOYED_SERVICE1$DEPLOYED_SERVICE2 || "$DEPLOYED_SERVICE1 $DEPLOYED_SERVICE2" == "$REPLICAS $REPLICAS" ]] ||
+			changed+=" replicas service1 ${DEPLOYED_SERVICE1:-0} service2 ${DEPLOYED_SERVICE2:-0} -> $REPLICAS each;"
+	else
+		SERVICE1_REPLICAS=${DEPLOYED_SERVICE1:-$DEFAULT_REPLICAS}
+		SERVICE2_REPLICAS=${DEPLOYED_SERVICE2:-$DEFAULT_REPLICAS}
+		[[ -z $DEPLOYED_SERVICE1$DEPLOYED_SERVICE2 ]] ||
+			kept+=" replicas service1=$SERVICE1_REPLICAS service2=$SERVICE2_REPLICAS"
+	fi
+	[[ $PORT != "$STATS_PORT" ]] || die "PORT and STATS_PORT are both $PORT: the proxy needs two ports, e.g. PORT=8000 STATS_PORT=8001"
+	[[ -z $kept ]] || say "stack $STACK exists: keeping${kept} (give a setting to change it)"
+	[[ -z $changed ]] || say "changing${changed%;}"
+}
+
+# stack_settings sets PORT, STATS_PORT and STORE from the stack as deployed, for the
+# commands that act on it as it is (update, scale, ps, logs, wait; $1 names the command).
+# A setting the user gave that contradicts the stack is refused, with what is deployed and
+# how to change it: those commands never change a setting.
+stack_settings() {
+	local command=$1 wrong='' fix='' name deployed
+	check_given
+	need_stack
+	read_stack
+	for name in PORT STATS_PORT STORE; do
+		deployed=DEPLOYED_$name
+		deployed=${!deployed}
+		if [[ -n ${!name} && -n $deployed && ${!name} != "$deployed" ]]; then
+			wrong+=" $name=${!name}" fix+=" $name=${!name}"
+		fi
+	done
+	if [[ -n $REPLICAS && "$DEPLOYED_SERVICE1 $DEPLOYED_SERVICE2" != "$REPLICAS $REPLICAS" ]]; then
+		wrong+=" REPLICAS=$REPLICAS" fix+=" REPLICAS=$REPLICAS"
+	fi
+	if [[ -n $UPDATE_DELAY && -n $DEPLOYED_DELAY && $(duration_ns "$UPDATE_DELAY") != "$DEPLOYED_DELAY_NS" ]]; then
+		wrong+=" UPDATE_DELAY=$UPDATE_DELAY" fix+=" UPDATE_DELAY=$UPDATE_DELAY"
+	fi
+	if [[ -n $wrong ]]; then
+		die "stack $STACK runs with $(deployed_words), not${wrong}.
+  $command acts on the stack as it is: leave${wrong} out,
+  or change the stack first: make stack-deploy$(stack_arg)${fix}"
+	fi
+	PORT=${DEPLOYED_PORT:-${PORT:-$DEFAULT_PORT}}
+	STATS_PORT=${DEPLOYED_STATS_PORT:-${STATS_PORT:-$DEFAULT_STATS_PORT}}
+	STORE=${DEPLOYED_STORE:-${STORE:-$DEFAULT_STORE}}
+	if [[ -z $DEPLOYED_PORT || -z $DEPLOYED_STATS_PORT ]]; then
+		say "stack $STACK: ${STACK}_proxy publishes no port for its target 8080 or 1936: using PORT=$PORT STATS_PORT=$STATS_PORT"
+	fi
+}
+
 cmd_deploy() {
 	need_swarm
+	deploy_settings
 	cmd_secrets
 	local files=(-c docker-compose.yml)
 	export PROXY_CONFIG_FILE=./stack/proxy.yaml
@@ -124,14 +322,13 @@ cmd_deploy() {
 	cookie)
 		files+=(-c stack/docker-compose.cookie.yml)
 		PROXY_CONFIG_FILE=./stack/proxy.cookie.yaml ;;
-	*) die "STORE=$STORE: use memory (sticky proxy) or cookie (stateless service1)" ;;
 	esac
 	local name
 	for name in service1 service2 proxy; do
 		docker image inspect "$IMAGE_REPO/$name:$VERSION" >/dev/null 2>&1 ||
 			die "image $IMAGE_REPO/$name:$VERSION is missing: run 'make images'"
 	done
-	export STACK PORT STATS_PORT VERSION UPDATE_DELAY=${UPDATE_DELAY:-10s} REPLICAS=${REPLICAS:-2}
+	export STACK PORT STATS_PORT VERSION UPDATE_DELAY SERVICE1_REPLICAS SERVICE2_REPLICAS
 	export PROXY_CONFIG_HASH SERVER_ID_KEY_HASH STATS_AUTH_HASH SESSION_SECRET_HASH
 	PROXY_CONFIG_HASH=$(hash_of "$PROXY_CONFIG_FILE")
 	SERVER_ID_KEY_HASH=$(hash_of "$SECRETS_DIR/server_id_key")
@@ -140,7 +337,6 @@ cmd_deploy() {
 	# --resolve-image never: the images are local, there is no registry to ask.
 	docker stack deploy --resolve-image never "${files[@]}" "$STACK"
 	cmd_wait
-	say "stack $STACK is up: curl -c j -b j 127.0.0.1:$PORT/service1 (stats: 127.0.0.1:$STATS_PORT/stats, user:password in $SECRETS_DIR/stats_auth)"
 }
 
 # http_status prints the status code of GET 127.0.0.1:$PORT$1, or nothing.
@@ -165,13 +361,50 @@ proxy_available() {
 	) 2>/dev/null | awk '$1 == "service" { for (i = 3; i < NF; i += 2) if ($i == "available") print $2, $(i + 1) }' || true
 }
 
-# proxy_sees_all says whether the proxy on this node can use every replica of service1
-# and service2 (it finds new ones by DNS and health checks within a few seconds).
-proxy_sees_all() {
-	local seen svc want have
+# listening says whether something accepts connections on 127.0.0.1:$1. Only "connection
+# refused" is a no: anything else (a reset, a slow answer) is left to the HTTP checks.
+listening() {
+	local err
+	err=$( (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>&1) && return 0
+	[[ $err != *refused* ]]
+}
+
+# replicas_of prints how many replicas of service $1 the stack asks for.
+replicas_of() {
+	docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "${STACK}_$1"
+}
+
+# proxy_ready says whether the proxy on this node answers 200 on the page of service1 and
+# service2 and can use every replica of both (it finds new ones by DNS and health checks
+# within a few seconds); a service scaled to 0 is not asked for its page. Otherwise it
+# prints what it waits for and returns 1, or 3 when nothing listens on a port it checks:
+# the proxy's tasks run, so their host-mode ports should be bound (waiting helps only
+# while a task is being replaced).
+proxy_ready() {
+	local seen svc want have port code avail
+	for port in "$PORT" "$STATS_PORT"; do
+		listening "$port" && continue
+		avail=$(docker node inspect self --format '{{.Spec.Availability}}' 2>/dev/null || true)
+		if [[ -n $avail && $avail != active ]]; then
+			avail=" This node is $avail ('docker node ls'), so no proxy runs here: run make on a node with a proxy."
+		else
+			avail=
+		fi
+		say "nothing listens on 127.0.0.1:$port, although every task of stack $STACK runs: the proxy publishes it in host mode on each node that runs one.$avail"
+		return 3
+	done
+	for svc in service1 service2; do
+		want=$(replicas_of "$svc")
+		((want > 0)) || continue
+		code=$(http_status "/$svc")
+		if [[ $code != 200 ]]; then
+			say "proxy: /$svc ${code:-no answer}"
+			return 1
+		fi
+	done
 	seen=$(proxy_available)
 	for svc in service1 service2; do
-		want=$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "${STACK}_$svc")
+		want=$(replicas_of "$svc")
 		have=$(awk -v s="$svc" '$1 == s {print $2}' <<<"$seen")
 		if [[ $have != "$want" ]]; then
 			say "proxy: $svc ${have:-?}/$want replicas available"
@@ -181,18 +414,20 @@ proxy_sees_all() {
 }
 
 # converged says whether every service of the stack runs all its replicas, healthy, with
-# no update in progress; otherwise it prints what it waits for and returns 1, or what
-# went wrong and returns 2 when waiting will not help.
+# no update in progress; otherwise it prints what it waits for and returns 1, what went
+# wrong and 2 when waiting will not help, or 3 when it will not help if it lasts (swarm
+# has no task left to start for a replica: restart_policy's max_attempts ran out).
 converged() {
-	local svc state want running error services
+	local svc name state want running live error services
 	services=$(docker service ls -q --filter "label=$NS_LABEL")
-	[[ -n $services ]] || { say "no service"; return 1; }
+	[[ -n $services ]] || { say "there is no stack $STACK (it was removed?): deploy it with make stack-deploy$(stack_arg)"; return 2; }
 	for svc in $services; do
 		state=$(docker service inspect -f '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$svc")
+		name=${state% *}
 		case ${state#* } in
-		updating | rollback_started) say "${state% *}: update in progress"; return 1 ;;
+		updating | rollback_started) say "$name: update in progress"; return 1 ;;
 		paused | rollback_paused | rollback_completed)
-			say "${state% *}: update ${state#* }; see 'docker service ps ${state% *}'"
+			say "$name: update ${state#* }; see 'docker service ps $name'"
 			return 2 ;;
 		esac
 		want=$(docker service inspect -f '{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$svc")
@@ -207,31 +442,52 @@ converged() {
 			error=${error%\"}
 			case $error in
 			*"address already in use"*)
-				say "${state% *} cannot publish its port (${error##*: listen }): something else uses it.
-  Pick other ports: make stack-rm STACK=$STACK; make stack-deploy PORT=8000 STATS_PORT=8001"
+				say "$name cannot publish its port (${error##*: listen }): something else uses it.
+  Pick other ports: make stack-rm$(stack_arg), then make stack-deploy$(stack_arg) PORT=8000 STATS_PORT=8001"
 				return 2 ;;
 			esac
-			say "${state% *}: $running/$want running${error:+ (last task error: ${error:0:200})}"
+			# A task to be started again after a failure is desired Ready; one that swarm
+			# gave up on is desired Shutdown, like the history.
+			live=$(docker service ps --format '{{.DesiredState}}' "$svc" | grep -c -e '^Running' -e '^Ready' -e '^Accepted' || true)
+			if ((live < want)); then
+				say "$name: $running/$want running, and swarm gave up restarting the rest (restart_policy max_attempts)${error:+; last task error: ${error:0:200}}.
+  See 'make stack-ps$(stack_arg)' and 'make stack-logs$(stack_arg) SERVICE=${name#"${STACK}_"}'"
+				return 3
+			fi
+			say "$name: $running/$want running${error:+ (last task error: ${error:0:200})}"
 			return 1
 		fi
 	done
 }
 
-# cmd_wait polls until the stack has converged, the proxy answers 200 on both pages and
-# can use every replica.
+# cmd_wait polls until the stack has converged and its proxy is ready, then says where it
+# answers. It stops at once in a state where waiting cannot help (converged or
+# proxy_ready returned 2), after STUCK_GRACE seconds in one where it cannot help if it
+# lasts (3), and after STACK_WAIT seconds otherwise.
 cmd_wait() {
-	local deadline=$((SECONDS + STACK_WAIT)) why last= rc
+	local deadline=$((SECONDS + STACK_WAIT)) why last='' rc stuck_since='' svc
 	while :; do
 		why=$(converged) && rc=0 || rc=$?
-		((rc != 2)) || die "$why"
 		if ((rc == 0)); then
-			why="proxy: /service1 $(http_status /service1), /service2 $(http_status /service2)"
-			[[ $why == *"/service1 200, /service2 200" ]] && why=$(proxy_sees_all) && return
+			why=$(proxy_ready) && rc=0 || rc=$?
 		fi
+		case $rc in
+		0) break ;;
+		2) die "$why" ;;
+		3)
+			stuck_since=${stuck_since:-$SECONDS}
+			((SECONDS - stuck_since < STUCK_GRACE)) || die "$why" ;;
+		*) stuck_since= ;;
+		esac
 		[[ $why != "$last" ]] && say "waiting: $why"
 		last=$why
-		((SECONDS < deadline)) || die "stack $STACK not ready after ${STACK_WAIT}s: $why; see 'make stack-ps stack-logs STACK=$STACK'"
+		((SECONDS < deadline)) || die "stack $STACK not ready after ${STACK_WAIT}s: $why; see 'make stack-ps stack-logs$(stack_arg)'"
 		sleep 1
+	done
+	say "stack $STACK is up: curl -c j -b j 127.0.0.1:$PORT/service1 (stats: 127.0.0.1:$STATS_PORT/stats, user:password in $SECRETS_DIR/stats_auth)"
+	for svc in service1 service2; do
+		[[ $(replicas_of "$svc") != 0 ]] ||
+			say "$svc has 0 replicas: /$svc answers 503 until make stack-scale$(stack_arg) SERVICE=$svc N=2"
 	done
 }
 
@@ -277,13 +533,23 @@ cmd_rm() {
 # need_stack fails unless the stack has services.
 need_stack() {
 	[[ -n $(docker service ls -q --filter "label=$NS_LABEL") ]] ||
-		die "there is no stack $STACK: deploy it first (make stack-deploy STACK=$STACK)"
+		die "there is no stack $STACK: deploy it first (make stack-deploy$(stack_arg))"
+}
+
+# say_stack prints what the stack runs with and where it answers (after stack_settings).
+say_stack() {
+	say "stack $STACK runs with $(deployed_words): 127.0.0.1:$PORT/service1, stats 127.0.0.1:$STATS_PORT/stats"
 }
 
 cmd_scale() {
 	need_swarm
-	need_stack
-	[[ ${N:-} =~ ^[0-9]+$ ]] || die "say how many replicas: make stack-scale SERVICE=service1 N=4"
+	stack_settings "make stack-scale"
+	case ${SERVICE:-service1} in
+	service1 | service2) ;;
+	proxy) die "SERVICE=proxy: the proxy runs one task on each node (mode: global) and cannot be scaled" ;;
+	*) die "SERVICE=$SERVICE: scale service1 or service2, e.g. make stack-scale SERVICE=service1 N=4" ;;
+	esac
+	[[ ${N:-} =~ ^[0-9]+$ ]] || die "say how many replicas: make stack-scale$(stack_arg) SERVICE=service1 N=4"
 	docker service scale --detach "${STACK}_${SERVICE:-service1}=$N" >/dev/null
 	cmd_wait
 	docker service ls --filter "label=$NS_LABEL"
@@ -294,7 +560,7 @@ cmd_scale() {
 # parallel. Images rebuilt under the same tag are picked up too.
 cmd_update() {
 	need_swarm
-	need_stack
+	stack_settings "make stack-update"
 	local svc pids=() failed=0
 	for svc in ${SERVICES:-service1 service2}; do
 		say "rolling restart of ${STACK}_$svc"
@@ -302,14 +568,16 @@ cmd_update() {
 		pids+=($!)
 	done
 	for svc in "${pids[@]}"; do wait "$svc" || failed=1; done
-	((failed == 0)) || die "rolling restart failed; see 'make stack-ps STACK=$STACK'"
+	((failed == 0)) || die "rolling restart failed; see 'make stack-ps$(stack_arg)'"
 	cmd_wait
 	docker service ls --filter "label=$NS_LABEL"
 }
 
 cmd_ps() {
 	need_swarm
-	need_stack
+	stack_settings "make stack-ps"
+	say_stack
+	echo
 	docker stack services "$STACK"
 	echo
 	docker stack ps "$STACK" --format 'table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}'
@@ -317,7 +585,8 @@ cmd_ps() {
 
 cmd_logs() {
 	need_swarm
-	need_stack
+	stack_settings "make stack-logs"
+	say_stack
 	local svc
 	if [[ -n ${SERVICE:-} ]]; then
 		exec docker service logs --tail "${TAIL:-50}" ${FOLLOW:+--follow} "${STACK}_$SERVICE"
@@ -329,12 +598,12 @@ cmd_logs() {
 }
 
 case ${1:-} in
-check) need_swarm ;;
+check) check_given && need_swarm ;;
 swarm-init) cmd_swarm_init ;;
 images) cmd_images ;;
 secrets) cmd_secrets ;;
 deploy) cmd_deploy ;;
-wait) need_swarm && cmd_wait ;;
+wait) need_swarm && stack_settings "stack/stack.sh wait" && cmd_wait ;;
 rm) cmd_rm ;;
 scale) cmd_scale ;;
 update) cmd_update ;;
