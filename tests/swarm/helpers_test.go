@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,38 +133,75 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-// make runs `make <target> STACK=... PORT=... <vars>` at the repository root and fails the
-// test if it fails. Its output goes to the test log.
-func (s *stack) make(timeout time.Duration, target string, vars ...string) {
-	s.t.Helper()
-	if err := s.tryMake(timeout, target, vars...); err != nil {
-		s.t.Fatal(err)
+// settingVars are the environment variables make and stack/stack.sh read as the stack's
+// settings. The test's make runs without them (and without the MAKEFLAGS of a `make
+// test-stack` above it), so that each command gets exactly the settings the test names.
+var settingVars = []string{"STACK", "PORT", "STATS_PORT", "STORE", "REPLICAS", "UPDATE_DELAY", "VERSION",
+	"SERVICE", "SERVICES", "N", "TAIL", "FOLLOW", "STACK_WAIT", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"}
+
+// versionVar is the image tag every deploy of the test gives, if any.
+func (s *stack) versionVar() []string {
+	if s.version == "" {
+		return nil
 	}
+	return []string{"VERSION=" + s.version}
 }
 
-func (s *stack) tryMake(timeout time.Duration, target string, vars ...string) error {
+// make runs `make <target> STACK=<name> <vars>` at the repository root and fails the
+// test if it fails: the stack's other settings come from the stack itself, or from vars.
+// It returns the output, which also goes to the test log.
+func (s *stack) make(timeout time.Duration, target string, vars ...string) string {
+	s.t.Helper()
+	out, err := s.tryMake(timeout, nil, append([]string{target, "STACK=" + s.name}, vars...)...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// tryMake runs make with args at the repository root, with env added to an environment
+// cleared of settingVars, and returns its output and whether it failed.
+func (s *stack) tryMake(timeout time.Duration, env []string, args ...string) (string, error) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	args := append([]string{"--no-print-directory", target,
-		"STACK=" + s.name,
-		"PORT=" + strconv.Itoa(s.port),
-		"STATS_PORT=" + strconv.Itoa(s.statsPort),
-		// The tutorial's 10s between replicas would make the rolling restarts slow.
-		"UPDATE_DELAY=1s",
-	}, vars...)
-	if s.version != "" {
-		args = append(args, "VERSION="+s.version)
-	}
-	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory"}, args...)...)
 	cmd.Dir = s.root
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		name, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(settingVars, name)
+	})
+	cmd.Env = append(cmd.Env, env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
-	s.t.Logf("make %s (%.1fs):\n%s", strings.Join(args[1:], " "), time.Since(start).Seconds(), indent(out))
+	s.t.Logf("%s (%.1fs):\n%s", strings.Join(slices.Concat(env, []string{"make"}, args), " "),
+		time.Since(start).Seconds(), indent(out))
 	if err != nil {
-		return fmt.Errorf("make %s: %v", target, err)
+		return string(out), fmt.Errorf("make %s: %v", strings.Join(args, " "), err)
 	}
-	return nil
+	return string(out), nil
+}
+
+// addrPattern matches the 127.0.0.1 addresses make prints for the stack's pages.
+var addrPattern = regexp.MustCompile(`127\.0\.0\.1:([0-9]+)/(service1|stats)`)
+
+// checkAddrs fails the test unless out names the stack's own ports, for its pages and
+// its stats, and no other: the command read them from the stack.
+func (s *stack) checkAddrs(t *testing.T, command, out string) {
+	t.Helper()
+	want := map[string]int{"service1": s.port, "stats": s.statsPort}
+	seen := map[string]bool{}
+	for _, m := range addrPattern.FindAllStringSubmatch(out, -1) {
+		if port, _ := strconv.Atoi(m[1]); port != want[m[2]] {
+			t.Errorf("%s printed %s, want 127.0.0.1:%d/%s (the stack's port)", command, m[0], want[m[2]], m[2])
+		}
+		seen[m[2]] = true
+	}
+	for _, page := range []string{"service1", "stats"} {
+		if !seen[page] {
+			t.Errorf("%s printed no 127.0.0.1:<port>/%s, want 127.0.0.1:%d/%s", command, page, want[page], page)
+		}
+	}
 }
 
 func indent(b []byte) string {

@@ -3,10 +3,13 @@ package swarm
 import (
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,9 +18,11 @@ import (
 )
 
 // TestStack walks through the tutorial on a real swarm, in the order a user would:
-// deploy, watch service1 stick and service2 spread, scale, restart everything under
-// load, switch to the stateless variant, remove. The steps share the stack, so they run
-// in sequence; one that fails stops the rest (the stack is removed all the same).
+// deploy (on a taken port first, as README.md's paragraph says), watch service1 stick and
+// service2 spread, look at it, scale, restart everything under load, switch to the
+// stateless variant, remove. Only the deploys name ports: every other command is given
+// just STACK and must find the stack's settings itself. The steps share the stack, so
+// they run in sequence; one that fails stops the rest (the stack is removed all the same).
 func TestStack(t *testing.T) {
 	requireSwarm(t)
 	start := time.Now()
@@ -27,7 +32,7 @@ func TestStack(t *testing.T) {
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
-			if err := s.tryMake(3*time.Minute, "stack-rm"); err != nil {
+			if _, err := s.tryMake(3*time.Minute, nil, "stack-rm", "STACK="+s.name); err != nil {
 				t.Error(err)
 			}
 			s.checkNothingLeft()
@@ -39,14 +44,17 @@ func TestStack(t *testing.T) {
 		name string
 		run  func(t *testing.T, s *stack)
 	}{
-		{"make stack-deploy answers on the published port", testDeploy},
+		{"README's port-80-taken paragraph, run as written, deploys on other ports", testPortTaken},
+		{"the stack answers on its published port", testDeploy},
 		{"service1 counts on one replica named after its slot", testSticky},
 		{"new clients reach both service1 replicas", testNewClientsSpread},
 		{"service2 spreads a client over its replicas", testService2Spreads},
 		{"the published admin port wants the stats_auth secret", testStatsAuth},
-		{"make stack-scale N=3 gives new clients a third replica", testScale},
-		{"make stack-update restarts every replica without a 5xx", testRollingRestart},
-		{"make stack-deploy STORE=cookie counts while spreading", testStateless},
+		{"make stack-ps and stack-logs given only STACK show the stack's ports", testPsLogs},
+		{"a setting that contradicts the stack is refused, naming what is deployed", testRefused},
+		{"make stack-scale N=3 given only STACK gives new clients a third replica", testScale},
+		{"make stack-update given only STACK restarts every replica without a 5xx", testRollingRestart},
+		{"make stack-deploy STORE=cookie keeps the ports and replicas and counts while spreading", testStateless},
 		{"make stack-rm leaves nothing behind", func(t *testing.T, s *stack) {
 			s.make(3*time.Minute, "stack-rm")
 			removed = true
@@ -61,8 +69,7 @@ func TestStack(t *testing.T) {
 }
 
 func testDeploy(t *testing.T, s *stack) {
-	s.make(5*time.Minute, "stack-deploy")
-	// stack-deploy waits by itself; the test checks it, through the port, by polling.
+	// stack-deploy waited by itself; the test checks it, through the port, by polling.
 	v := s.newVisitor()
 	eventually(t, time.Minute, "both pages answer", func() error {
 		for _, path := range []string{"/service1", "/service2"} {
@@ -182,7 +189,7 @@ func testStatsAuth(t *testing.T, s *stack) {
 }
 
 func testScale(t *testing.T, s *stack) {
-	s.make(3*time.Minute, "stack-scale", "SERVICE=service1", "N=3")
+	s.checkAddrs(t, "make stack-scale", s.make(3*time.Minute, "stack-scale", "SERVICE=service1", "N=3"))
 	third := s.name + "_service1-3"
 	eventually(t, time.Minute, "a new client reaches "+third, func() error {
 		p, err := s.newVisitor().get("/service1")
@@ -258,10 +265,11 @@ func testRollingRestart(t *testing.T, s *stack) {
 	go service2.run(s, "/service2", stop, &wg)
 	go service1.run(s, "/service1", stop, &wg)
 	go service1.run(s, "/service1", stop, &wg)
-	s.make(5*time.Minute, "stack-update")
+	out := s.make(5*time.Minute, "stack-update")
 	close(stop)
 	wg.Wait()
 
+	s.checkAddrs(t, "make stack-update", out)
 	t.Logf("service2 under load during the rolling restart: %v", &service2)
 	t.Logf("service1 (new clients) under load during the rolling restart: %v", &service1)
 	if service2.server5xx.Load() > 0 || service2.failed.Load() > 0 {
@@ -295,7 +303,15 @@ func testRollingRestart(t *testing.T, s *stack) {
 }
 
 func testStateless(t *testing.T, s *stack) {
-	s.make(5*time.Minute, "stack-deploy", "STORE=cookie")
+	out := s.make(5*time.Minute, "stack-deploy", append(s.versionVar(), "STORE=cookie")...)
+	s.checkAddrs(t, "make stack-deploy STORE=cookie", out)
+	keeping := fmt.Sprintf("keeping PORT=%d STATS_PORT=%d UPDATE_DELAY=1s replicas service1=3 service2=2", s.port, s.statsPort)
+	if !strings.Contains(out, keeping) {
+		t.Errorf("make stack-deploy STORE=cookie on the scaled stack did not say %q", keeping)
+	}
+	// Stateless service1 is balanced round robin: new clients reach all of its replicas,
+	// the third one that stack-scale added included.
+	reachAll(t, s, "service1", 3, 2*time.Minute)
 	pattern := s.hostPattern("service1")
 	// The proxy and service1 roll over to the new settings one task at a time: poll until
 	// a client's count goes on whichever replica answers.
@@ -321,4 +337,125 @@ func testStateless(t *testing.T, s *stack) {
 		t.Logf("one client counted 1 to 6 over %v", hosts)
 		return nil
 	})
+}
+
+// readmePortTaken are the commands of README.md's "Port 80 taken?" paragraph, in order:
+// the first fails and says what to do, the next two do it.
+var readmePortTaken = []string{"make stack-deploy", "make stack-rm", "make stack-deploy PORT=8000 STATS_PORT=8001"}
+
+// readmeCommands returns the `make ...` commands quoted in the paragraph of README.md
+// that starts with start.
+func readmeCommands(t *testing.T, root, start string) []string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, para, ok := strings.Cut(string(readme), start)
+	if !ok {
+		t.Fatalf("README.md has no paragraph starting %q", start)
+	}
+	para, _, _ = strings.Cut(para, "\n\n")
+	var commands []string
+	for _, m := range regexp.MustCompile("`(make [^`]+)`").FindAllStringSubmatch(para, -1) {
+		commands = append(commands, strings.Join(strings.Fields(m[1]), " "))
+	}
+	return commands
+}
+
+// testPortTaken runs README.md's "Port 80 taken?" paragraph as written, with the test's
+// stack name (STACK in the environment) and ports: the README's 80 is a port the test
+// holds on every interface, its 1936 a free port, its 8000 and 8001 the stack's ports.
+// The failing deploy must say so at once: it runs with STACK_WAIT=600, beyond its timeout.
+func testPortTaken(t *testing.T, s *stack) {
+	if got := readmeCommands(t, s.root, "Port 80 taken?"); !slices.Equal(got, readmePortTaken) {
+		t.Fatalf("README.md's port-80 paragraph has %q, the test runs %q: make them agree", got, readmePortTaken)
+	}
+	busy, err := net.Listen("tcp", ":0") // every interface, as the proxy's host-mode port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	// UPDATE_DELAY=1s: the tutorial's 10s between two replicas would make the rolling
+	// restarts slow.
+	env := append(s.versionVar(), "STACK="+s.name, "STACK_WAIT=600", "UPDATE_DELAY=1s",
+		fmt.Sprintf("PORT=%d", busyPort), fmt.Sprintf("STATS_PORT=%d", freePorts(t, 1)[0]))
+	ours := map[string]string{"PORT=8000": "PORT=" + strconv.Itoa(s.port), "STATS_PORT=8001": "STATS_PORT=" + strconv.Itoa(s.statsPort)}
+	run := func(command string) (string, error) {
+		args := strings.Fields(command)[1:]
+		for i, arg := range args {
+			if v, ok := ours[arg]; ok {
+				args[i] = v
+			}
+		}
+		return s.tryMake(3*time.Minute, env, args...)
+	}
+
+	out, err := run(readmePortTaken[0])
+	if err == nil {
+		t.Fatalf("make stack-deploy on a taken port %d succeeded, want a failure saying the port is taken", busyPort)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("0.0.0.0:%d: bind: address already in use", busyPort),
+		"make stack-rm STACK=" + s.name + ", then make stack-deploy STACK=" + s.name + " PORT=8000 STATS_PORT=8001",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make stack-deploy on a taken port: its output lacks %q", want)
+		}
+	}
+	if _, err := run(readmePortTaken[1]); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(readmePortTaken[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.checkAddrs(t, readmePortTaken[2], out)
+}
+
+func testPsLogs(t *testing.T, s *stack) {
+	for _, target := range []string{"stack-ps", "stack-logs"} {
+		out := s.make(time.Minute, target)
+		s.checkAddrs(t, "make "+target, out)
+		runs := fmt.Sprintf("stack %s runs with PORT=%d STATS_PORT=%d STORE=memory REPLICAS=2 UPDATE_DELAY=1s",
+			s.name, s.port, s.statsPort)
+		if !strings.Contains(out, runs) {
+			t.Errorf("make %s: its output lacks %q", target, runs)
+		}
+		for _, svc := range []string{"service1", "service2", "proxy"} {
+			// ps lists the tasks, logs prefixes each line with the task: <stack>_<svc>.<slot or node>.
+			if task := s.name + "_" + svc + "."; !strings.Contains(out, task) {
+				t.Errorf("make %s: its output names no task %s...", target, task)
+			}
+		}
+	}
+}
+
+func testRefused(t *testing.T, s *stack) {
+	deployed := fmt.Sprintf("stack %s runs with PORT=%d STATS_PORT=%d STORE=memory REPLICAS=2 UPDATE_DELAY=1s",
+		s.name, s.port, s.statsPort)
+	for _, c := range []struct {
+		target string
+		vars   []string
+		fix    string
+	}{
+		{"stack-ps", []string{"PORT=80"}, "make stack-deploy STACK=" + s.name + " PORT=80"},
+		{"stack-logs", []string{"STATS_PORT=1936", "PORT=" + strconv.Itoa(s.port)}, "make stack-deploy STACK=" + s.name + " STATS_PORT=1936"},
+		{"stack-update", []string{"STORE=cookie"}, "make stack-deploy STACK=" + s.name + " STORE=cookie"},
+		{"stack-scale", []string{"SERVICE=service1", "N=3", "REPLICAS=3"}, "make stack-deploy STACK=" + s.name + " REPLICAS=3"},
+		{"stack-update", []string{"UPDATE_DELAY=10s"}, "make stack-deploy STACK=" + s.name + " UPDATE_DELAY=10s"},
+	} {
+		command := "make " + c.target + " " + strings.Join(c.vars, " ")
+		out, err := s.tryMake(time.Minute, nil, append([]string{c.target, "STACK=" + s.name}, c.vars...)...)
+		if err == nil {
+			t.Errorf("%s succeeded, want it refused", command)
+			continue
+		}
+		for _, want := range []string{deployed, c.fix} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: its refusal lacks %q", command, want)
+			}
+		}
+	}
 }
