@@ -67,7 +67,9 @@ type Counters struct {
 	Duration  Histogram
 }
 
-func (s *Counters) record(sticky Sticky, status int, d time.Duration) {
+// Record counts one finished request: its sticky outcome, its status (0: no
+// whole answer) and how long it took.
+func (s *Counters) Record(sticky Sticky, status int, d time.Duration) {
 	switch sticky {
 	case StickyHit:
 		s.Hits.Add(1)
