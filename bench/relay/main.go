@@ -69,4 +69,3 @@ func relay(c net.Conn, backend string) {
 		}
 	}
 }
-
