@@ -19,6 +19,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/h1"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 )
 
@@ -209,9 +210,17 @@ func (a *app) listen() error {
 	return nil
 }
 
-// newEngine is the server of the client listener: net/http's, with the file's timeouts
-// and header limit.
+// newEngine is the server of the client listener, as engine: says: the h1 engine
+// (fast, the default) or net/http's (std), with the file's timeouts and header limit.
 func (a *app) newEngine(cfg *config.Config, errorLog *log.Logger) engine {
+	if cfg.Engine == "fast" {
+		return h1.NewServer(h1.Options{
+			Table: a.handler.Table, Logger: a.logger, AccessLog: a.handler.AccessLog,
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
+			ConnectTimeout: cfg.Timeout.Connect, ServerTimeout: cfg.Timeout.Server,
+			IdleTimeout: cfg.Timeout.Client, HeaderTimeout: cfg.Timeout.HTTPRequest,
+		})
+	}
 	return &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,

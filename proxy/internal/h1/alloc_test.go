@@ -122,7 +122,7 @@ func TestStickyHitAllocatesNothing(t *testing.T) {
 	if allocs := testing.AllocsPerRun(1000, roundTrip); allocs != 0 {
 		t.Errorf("a proxied sticky hit: %v allocations, want 0", allocs)
 	}
-	if hits := svc.Stats.Hits.Load(); hits < 1000 {
+	if hits := svc.Counters.Hits.Load(); hits < 1000 {
 		t.Errorf("%d sticky hits counted, want every request (%s)", hits, strconv.Itoa(int(hits)))
 	}
 }

@@ -255,7 +255,7 @@ func (c *conn) answerNoRoute(n int, start time.Time) bool {
 	keep := err == nil && rb.complete && !c.req.connClose
 	c.writeText(404, msg, !keep)
 	if c.s.o.AccessLog() {
-		c.s.o.Log.Info("request", "method", string(c.req.method.of(b)), "path", string(p), "status", 404,
+		c.s.o.Logger.Info("request", "method", string(c.req.method.of(b)), "path", string(p), "status", 404,
 			"route", "", "dur_ms", float64(time.Since(start).Microseconds())/1000)
 	}
 	if keep {
@@ -389,7 +389,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	rb, err := c.bodyOf(n)
 	if err != nil {
 		c.reject(badRequest("bad request: malformed chunked body"))
-		svc.Stats.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
+		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
 		return false
 	}
 
@@ -438,21 +438,21 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		}
 		switch {
 		case failure == attemptDial:
-			bk.Unacquire()
+			bk.ReleaseFailed()
 			if bk.SetUp(false) {
-				c.s.o.Log.Warn("server down: connection failed", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
+				c.s.o.Logger.Warn("server down: connection failed", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
 			}
 		case failure == attemptEmpty && !fresh && bs == nil && replay:
 			// A kept-alive connection the server had closed: it never saw
 			// the request. Same server, new connection.
-			bk.Cancel()
+			bk.ReleaseUnsent()
 			next = bk
 			continue
 		case failure == attemptEmpty && replay:
 			// It took the request and dropped the connection without a
 			// word (it crashed or was killed): a GET or HEAD without a
 			// body goes to another server, as the std engine does.
-			bk.Unacquire()
+			bk.ReleaseFailed()
 		default:
 			bk.Release()
 			return c.failed(n, svc, failure, sticky, start, bs)
@@ -465,8 +465,8 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	if srv == nil {
 		return c.failed(n, svc, failure, sticky, start, bs)
 	}
-	if sticky == forward.Rebalanced {
-		c.s.o.Log.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", srv.ID())
+	if sticky == forward.StickyRebalanced {
+		c.s.o.Logger.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", srv.ID())
 	}
 	return c.relay(n, svc, srv, bc, bs, rb, sticky, start)
 }
@@ -530,15 +530,15 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 		c.linger()
 	}
 	if status >= 500 {
-		c.s.o.Log.Warn("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Warn("request failed", "route", svc.Name, "status", status, "err", why.String())
 	} else {
-		c.s.o.Log.Debug("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Debug("request failed", "route", svc.Name, "status", status, "err", why.String())
 	}
 	d := time.Since(start)
-	svc.Stats.Record(sticky, status, d)
+	svc.Counters.Record(sticky, status, d)
 	if c.s.o.AccessLog() {
 		b := c.buf[c.r : c.r+n]
-		forward.LogRequest(c.s.o.Log, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)
+		forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)
 	}
 	return false
 }

@@ -328,7 +328,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 // request head must still be at buf[r:r+n] (n 0: it is not).
 func (c *conn) finish(n int, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status int, start time.Time) {
 	d := time.Since(start)
-	svc.Stats.Record(st, status, d)
+	svc.Counters.Record(st, status, d)
 	if c.s.o.AccessLog() {
 		c.logRequest(c.buf[c.r:c.r+n], svc, srv, st, status, d)
 	}
@@ -471,9 +471,9 @@ func (c *conn) tunnel(n int, svc *forward.Service, srv *backend.Backend, bc *bco
 	wg.Wait()
 	srv.Release()
 	d := time.Since(start)
-	svc.Stats.Record(st, 101, d)
+	svc.Counters.Record(st, 101, d)
 	if c.s.o.AccessLog() {
-		forward.LogRequest(c.s.o.Log, method, path, 101, svc.Name, srv.ID(), st, d, false)
+		forward.LogRequest(c.s.o.Logger, method, path, 101, svc.Name, srv.ID(), st, d, false)
 	}
 	return false
 }
@@ -484,5 +484,5 @@ func (c *conn) logRequest(b []byte, svc *forward.Service, srv *backend.Backend, 
 	if srv != nil {
 		id = srv.ID()
 	}
-	forward.LogRequest(c.s.o.Log, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, id, st, d, status == 0)
+	forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, id, st, d, status == 0)
 }

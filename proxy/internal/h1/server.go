@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,7 @@ type Options struct {
 	Table func() *forward.Table
 	// Log gets server state changes and, when AccessLog returns true, one line
 	// per request. nil: discard.
-	Log       *slog.Logger
+	Logger    *slog.Logger
 	AccessLog func() bool
 	// MaxHeaderBytes bounds a request head; larger ones get 431. 0: 32 KiB.
 	MaxHeaderBytes int
@@ -57,8 +58,8 @@ func (o Options) withDefaults() Options {
 	if o.ServerName == "" {
 		o.ServerName = "localhost"
 	}
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.AccessLog == nil {
 		o.AccessLog = func() bool { return false }
@@ -67,7 +68,7 @@ func (o Options) withDefaults() Options {
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
-var ErrServerClosed = errors.New("h1: server closed")
+var ErrServerClosed = http.ErrServerClosed
 
 // Server serves client connections. Build it with NewServer; Serve may be
 // called for several listeners.
