@@ -410,6 +410,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	var failure attemptError
 	var bc *bconn
 	var bs *bodyStream
+	forceDial := false // the next attempt must not use a kept-alive connection
 	sticky := forward.Outcome(svc, pinned, nil, hadID)
 	for attempt := 0; attempt <= svc.Retries; attempt++ {
 		bk := next
@@ -423,7 +424,8 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		bk.Acquire()
 		now := time.Now()
 		var fresh bool
-		bc, fresh, failure, bs = c.send(bk, n, rb, now)
+		bc, fresh, failure, bs = c.send(bk, n, rb, now, forceDial)
+		forceDial = false
 		if failure == 0 {
 			failure = c.readResponse(bc, bs, now)
 		}
@@ -443,10 +445,12 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 				c.s.o.Logger.Warn("server down: connection failed", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
 			}
 		case failure == attemptEmpty && !fresh && bs == nil && replay:
-			// A kept-alive connection the server had closed: it never saw
-			// the request. Same server, new connection.
+			// A kept-alive connection the server had closed (it restarted,
+			// or stops gracefully): it never saw the request. Same server,
+			// on a new connection, and its other idle ones are suspect too.
 			bk.ReleaseUnsent()
-			next = bk
+			c.s.backends.drop(bk)
+			next, forceDial = bk, true
 			continue
 		case failure == attemptEmpty && replay:
 			// It took the request and dropped the connection without a
@@ -563,8 +567,13 @@ func (e attemptError) String() string {
 
 // send writes the request head (and what the buffer holds of its body) to a
 // connection to bk, and starts streaming the rest of the body if there is more.
-func (c *conn) send(bk *backend.Backend, n int, rb requestBody, now time.Time) (bc *bconn, fresh bool, fail attemptError, bs *bodyStream) {
-	bc, err := c.s.backends.get(bk, now)
+func (c *conn) send(bk *backend.Backend, n int, rb requestBody, now time.Time, dial bool) (bc *bconn, fresh bool, fail attemptError, bs *bodyStream) {
+	var err error
+	if dial {
+		bc, err = c.s.backends.dial(bk)
+	} else {
+		bc, err = c.s.backends.get(bk, now)
+	}
 	if err != nil {
 		return nil, true, attemptDial, nil
 	}

@@ -88,6 +88,11 @@ func (p *pools) get(b *backend.Backend, now time.Time) (*bconn, error) {
 		}
 		bc.nc.Close()
 	}
+	return p.dial(b)
+}
+
+// dial opens a new connection to b.
+func (p *pools) dial(b *backend.Backend) (*bconn, error) {
 	nc, err := p.dialer.Dial("tcp", b.Addr())
 	if err != nil {
 		return nil, &forward.DialError{Addr: b.Addr(), Err: err}
@@ -97,6 +102,18 @@ func (p *pools) get(b *backend.Backend, now time.Time) (*bconn, error) {
 		bc.raw, _ = sc.SyscallConn()
 	}
 	return bc, nil
+}
+
+// drop closes b's idle connections.
+func (p *pools) drop(b *backend.Backend) {
+	pl := p.of(b.Addr())
+	pl.mu.Lock()
+	idle := pl.idle
+	pl.idle = nil
+	pl.mu.Unlock()
+	for _, bc := range idle {
+		bc.nc.Close()
+	}
 }
 
 // put gives a connection whose last answer was read whole back to b's pool.
