@@ -86,6 +86,17 @@ func (s *Counters) Record(sticky Sticky, status int, d time.Duration) {
 	s.Duration.Observe(d)
 }
 
+// Abort moves one answer counted by Record with status to the answers that
+// did not reach the client whole: for an engine that counts an answer just
+// before its last write (so a client that has it sees it counted) and then
+// sees that write fail.
+func (s *Counters) Abort(status int) {
+	if class := status / 100; class >= 1 && class <= 5 {
+		s.Responses[class].Add(^uint64(0))
+		s.Responses[0].Add(1)
+	}
+}
+
 // Buckets are the upper bounds of the duration histogram, in seconds.
 var Buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 

@@ -280,25 +280,37 @@ func (c *conn) reject(se *statusError) {
 	c.linger()
 }
 
-// Bounds of a lingering close.
+// Bounds of a lingering close: a pause in the client's sending, the whole
+// drain, what is read.
 const (
-	lingerTime  = 500 * time.Millisecond
-	lingerBytes = 1 << 20
+	lingerIdle  = 500 * time.Millisecond
+	lingerTotal = 2 * time.Second
+	lingerBytes = 4 << 20
 )
 
 // linger ends a connection whose client may still be sending (a head too large,
 // a body nobody read) without losing the answer just written: closing with
 // unread input makes the kernel send a reset, which can destroy the answer
 // before the client reads it. So the write side is shut first and the input
-// drained for a short while, as net/http and nginx's lingering_close do.
+// drained until the client stops sending, within bounds, as nginx's
+// lingering_close does.
 func (c *conn) linger() {
 	cw, ok := c.nc.(interface{ CloseWrite() error })
 	if !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
 	c.dl.r = time.Time{}
+	end := time.Now().Add(lingerTotal)
 	for n := 0; n < lingerBytes; {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		dl := now.Add(lingerIdle)
+		if dl.After(end) {
+			dl = end
+		}
+		c.nc.SetReadDeadline(dl)
 		m, err := c.nc.Read(c.buf)
 		n += m
 		if err != nil {

@@ -266,10 +266,19 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	}
 	c.out = o
 	now := time.Now()
+	// An answer that goes out whole now is counted first, so that a client
+	// holding it finds it in /stats; a failed write un-counts it.
+	counted := ended && !upgrade
+	if counted {
+		c.finish(n, svc, srv, st, resp.status, start)
+	}
 	c.dl.write(c.nc, now, c.s.o.WriteTimeout)
 	_, werr := c.nc.Write(o)
 	if werr == nil && len(avail) > 0 {
 		_, werr = c.nc.Write(avail)
+	}
+	if counted && werr != nil {
+		svc.Counters.Abort(resp.status)
 	}
 	if upgrade {
 		if werr != nil {
@@ -314,7 +323,9 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	if !complete {
 		status, keep = 0, false
 	}
-	c.finish(n, svc, srv, st, status, start)
+	if !counted {
+		c.finish(n, svc, srv, st, status, start)
+	}
 	if keep {
 		c.consume(n + rb.inBuf)
 		if bs != nil {
