@@ -194,7 +194,7 @@ func (a *app) listen() error {
 	}
 	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: &http.Server{
 		Handler: admin.NewHandler(admin.Options{
-			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Logger: a.logger,
+			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Engine: cfg.Engine, Logger: a.logger,
 			Connections: a.conns.Load,
 			Ready: func() error {
 				if a.draining.Load() {
@@ -252,7 +252,7 @@ func (a *app) serve(ctx context.Context, reload <-chan os.Signal) error {
 		go func() { errc <- l.srv.Serve(l.ln) }()
 	}
 	a.mu.Lock()
-	attrs := []any{"listen", a.addr("listen"), "services", len(a.cfg.Services), "version", version}
+	attrs := []any{"listen", a.addr("listen"), "engine", a.cfg.Engine, "services", len(a.cfg.Services), "version", version}
 	a.mu.Unlock()
 	for _, l := range a.listeners[1:] {
 		attrs = append(attrs, l.name, l.ln.Addr().String())
