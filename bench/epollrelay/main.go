@@ -33,10 +33,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: epollrelay -addr HOST:PORT BACKEND...")
 		os.Exit(2)
 	}
-	if err := serve(*addr, backends); err != nil {
-		fmt.Fprintln(os.Stderr, "epollrelay:", err)
-		os.Exit(1)
-	}
+	err := serve(*addr, backends) // returns only on failure
+	fmt.Fprintln(os.Stderr, "epollrelay:", err)
+	os.Exit(1)
 }
 
 func sockaddr(hostport string) (unix.SockaddrInet4, error) {
@@ -54,6 +53,7 @@ func sockaddr(hostport string) (unix.SockaddrInet4, error) {
 	return sa, nil
 }
 
+// serve runs the loop; it returns only an error.
 func serve(addr string, backends []unix.SockaddrInet4) error {
 	lsa, err := sockaddr(addr)
 	if err != nil {

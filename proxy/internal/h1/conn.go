@@ -25,18 +25,17 @@ const (
 // deadlines (Server.wakeIdle), and during a streamed request body the body
 // goroutine, which owns the client's read side until it is joined.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	ip     []byte // the client's address, for X-Forwarded-For
-	buf    []byte // client bytes read: buf[r:w] not yet consumed
-	r, w   int
-	out    []byte // heads composed for one write
-	dl     deadline
-	idle   atomic.Bool // waiting for the next request
-	req    head
-	resp   head
-	scr    []byte // scratch: the decoded path for routing
-	closed bool
+	s    *Server
+	nc   net.Conn
+	ip   []byte // the client's address, for X-Forwarded-For
+	buf  []byte // client bytes read: buf[r:w] not yet consumed
+	r, w int
+	out  []byte // heads composed for one write
+	dl   deadline
+	idle atomic.Bool // waiting for the next request
+	req  head
+	resp head
+	scr  []byte // scratch: the decoded path for routing, a merged Cache-Control
 }
 
 func newConn(s *Server, nc net.Conn) *conn {

@@ -30,11 +30,7 @@ func (p span) of(b []byte) []byte { return b[p.s:p.e] }
 func (p span) len() int           { return int(p.e - p.s) }
 
 // field is one header line: its name and its value without surrounding blanks.
-type field struct {
-	name, value span
-	// drop marks a field the proxy does not pass on (hop-by-hop, or replaced).
-	drop bool
-}
+type field struct{ name, value span }
 
 // errIncomplete means the head has not fully arrived: read more and parse again.
 var errIncomplete = errors.New("incomplete head")

@@ -219,10 +219,3 @@ func (d *deadline) write(c deadliner, now time.Time, timeout time.Duration) {
 		c.SetWriteDeadline(want)
 	}
 }
-
-// readNow makes a blocked Read return at once (and any later one, until the
-// next read deadline is set).
-func (d *deadline) readNow(c deadliner) {
-	d.r = time.Unix(1, 0)
-	c.SetReadDeadline(d.r)
-}
