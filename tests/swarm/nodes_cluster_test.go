@@ -25,19 +25,12 @@ const nodesName = "sa-test"
 // swarm of nodes, saying why.
 func requireNodes(t *testing.T) {
 	t.Helper()
-	mode := os.Getenv("NODES_TESTS")
-	switch mode {
-	case "run", "required":
-	case "":
-		t.Skip("the multi-node test brings up a swarm of 3 Docker engines in network namespaces: run it with `make test-swarm-nodes`")
-	default:
-		t.Fatalf("NODES_TESTS=%q: want run (skip when the machine cannot) or required (fail then)", mode)
-	}
+	required := optIn(t, "NODES_TESTS", "the multi-node test brings up a swarm of 3 Docker engines in network namespaces: run it with `make test-swarm-nodes`")
 	root := repoRoot(t)
 	out, err := exec.Command(filepath.Join(root, "scripts", "swarm-nodes.sh"), "check").CombinedOutput()
 	if err != nil {
 		why := strings.TrimSpace(string(out))
-		if mode == "required" {
+		if required {
 			t.Fatalf("NODES_TESTS=required but this machine cannot run a swarm of nodes: %s", why)
 		}
 		t.Skipf("this machine cannot run a swarm of nodes: %s", why)
