@@ -78,7 +78,7 @@ NODES_TESTS ?= run
 test-swarm-nodes: ## the stack on a real 3-node swarm in network namespaces, a node lost and back (root)
 	@# Every module now: the nodes' namespaces have no network to download one.
 	$(GO) list -deps $(PKGS) >/dev/null
-	NODES_TESTS='$(NODES_TESTS)' $(GO) test -count=1 -timeout 15m -v -run '^TestNodes$$' ./tests/swarm/; \
+	NODES_TESTS='$(NODES_TESTS)' $(GO) test -race -count=1 -timeout 15m -v -run '^TestNodes$$' ./tests/swarm/; \
 	  rc=$$?; \
 	  if [ "$$(id -u)" = 0 ]; then SWARM_NODES_NAME=sa-test scripts/swarm-nodes.sh down || rc=1; fi; \
 	  exit $$rc

@@ -188,8 +188,7 @@ cmd_images() {
 	local k tags
 	[[ -n $(nodes) ]] || die "no nodes: scripts/swarm-nodes.sh up first"
 	cd "$(dirname "$0")/.."
-	# No buildx here: the classic builder, which the 20.10 engine has anyway.
-	DOCKER_HOST=$(sock_of 1) DOCKER_BUILDKIT=0 make --no-print-directory images ${VERSION:+VERSION="$VERSION"}
+	DOCKER_HOST=$(sock_of 1) make --no-print-directory images ${VERSION:+VERSION="$VERSION"}
 	tags=$(dk 1 image ls --format '{{.Repository}}:{{.Tag}}' --filter 'reference=swarm-affinity/*')
 	[[ -n $tags ]] || die "node1 has no swarm-affinity image after make images"
 	for k in $(nodes); do
