@@ -2,22 +2,22 @@ package swarm
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/rpc"
 	"net/rpc/jsonrpc"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
 )
 
 // The nodes' addresses exist only inside their network namespaces, so the multi-node
@@ -39,16 +39,16 @@ func TestMain(m *testing.M) {
 // (DNS round robin, a load balancer), not one address per node.
 const siteURL = "http://swarm-affinity.test"
 
-// NodeClient is the browser that runs in a node's network namespace: each visitor has
-// its own cookie jar for siteURL. Exported for net/rpc.
+// NodeClient is the browser that runs in a node's network namespace: one
+// browser.Browser per visitor, each asking for siteURL pages and sent to the node
+// address of each call. Exported for net/rpc.
 type NodeClient struct {
-	client *http.Client
-	mu     sync.Mutex
-	jars   map[string]*cookiejar.Jar
+	mu       sync.Mutex
+	visitors map[string]*browser.Browser
 }
 
 // GetArgs asks for Path at Addr (host:port, one node's proxy) as Visitor; an empty
-// Visitor sends no cookie and keeps none.
+// Visitor is a new visitor each time (no cookie sent, none kept).
 type GetArgs struct {
 	Visitor string
 	Addr    string
@@ -58,80 +58,76 @@ type GetArgs struct {
 // GetReply is the answer: Status 0 and Err when no answer came.
 type GetReply struct {
 	Status int
-	Body   string // the start of a non-200 body
-	Page   page
+	Answer pageview.Answer
 	Err    string
 	// Cookie is the visitor's connect.sid after the answer.
 	Cookie string
 }
 
-func (c *NodeClient) jar(visitor string) *cookiejar.Jar {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	j, ok := c.jars[visitor]
-	if !ok {
-		j, _ = cookiejar.New(nil)
-		c.jars[visitor] = j
-	}
-	return j
+// nodeAddr is the context key of the node address a request goes to.
+type nodeAddr struct{}
+
+// toNode sends each request to the node address in its context, whatever host its URL
+// names, with a pool of connections per node (as a browser keeps per address).
+type toNode struct {
+	mu    sync.Mutex
+	nodes map[string]*http.Transport
 }
 
-// Get fetches one page with Accept: application/json; failures are in the reply.
+func (n *toNode) RoundTrip(req *http.Request) (*http.Response, error) {
+	addr, _ := req.Context().Value(nodeAddr{}).(string)
+	n.mu.Lock()
+	tr, ok := n.nodes[addr]
+	if !ok {
+		var d net.Dialer
+		tr = &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			}}
+		n.nodes[addr] = tr
+	}
+	n.mu.Unlock()
+	return tr.RoundTrip(req)
+}
+
+// visitor is the named visitor's browser, made on first use; "" is one browser without
+// cookies that every new visitor shares (a Browser is safe for concurrent use).
+func (c *NodeClient) visitor(name string) *browser.Browser {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.visitors[name]
+	if !ok {
+		b = browser.New(browser.Options{
+			Transport: &toNode{nodes: map[string]*http.Transport{}},
+			NoCookies: name == "",
+			// Longer than the proxy's 5 s connect timeout, after which it tries another replica.
+			Timeout: 15 * time.Second,
+		})
+		c.visitors[name] = b
+	}
+	return b
+}
+
+// Get fetches one page as JSON; failures are in the reply.
 func (c *NodeClient) Get(args GetArgs, reply *GetReply) error {
-	site, err := url.Parse(siteURL + args.Path)
-	if err != nil {
-		return err
+	b := c.visitor(args.Visitor)
+	ctx := context.WithValue(context.Background(), nodeAddr{}, args.Addr)
+	a, resp, err := b.Page(ctx, siteURL+args.Path)
+	reply.Answer = a
+	if resp != nil {
+		reply.Status = resp.StatusCode
 	}
-	req, err := http.NewRequest(http.MethodGet, "http://"+args.Addr+args.Path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	var jar *cookiejar.Jar
-	if args.Visitor != "" {
-		jar = c.jar(args.Visitor)
-		for _, ck := range jar.Cookies(site) {
-			req.AddCookie(ck)
-		}
-	}
-	resp, err := c.client.Do(req)
 	if err != nil {
 		reply.Err = err.Error()
-		return nil
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	reply.Status = resp.StatusCode
-	if jar != nil {
-		jar.SetCookies(site, resp.Cookies())
-		for _, ck := range jar.Cookies(site) {
-			if ck.Name == "connect.sid" {
-				reply.Cookie = ck.Value
-			}
-		}
-	}
-	switch {
-	case err != nil:
-		reply.Err = "reading the body: " + err.Error()
-	case resp.StatusCode != http.StatusOK:
-		reply.Body = fmt.Sprintf("%.200s", body)
-	default:
-		if err := json.Unmarshal(body, &reply.Page); err != nil {
-			reply.Err = fmt.Sprintf("not the JSON page (%v): %.200s", err, body)
-		}
-	}
+	reply.Cookie, _ = b.Cookie(siteURL+args.Path, "connect.sid")
 	return nil
 }
 
 // serveNodeClient answers rpc calls on r and w until r ends (the test closed it).
 func serveNodeClient(r io.ReadCloser, w io.WriteCloser) {
 	srv := rpc.NewServer()
-	c := &NodeClient{
-		// Longer than the proxy's 5 s connect timeout, after which it tries another replica.
-		client: &http.Client{Timeout: 15 * time.Second},
-		jars:   map[string]*cookiejar.Jar{},
-	}
-	if err := srv.Register(c); err != nil {
+	if err := srv.Register(&NodeClient{visitors: map[string]*browser.Browser{}}); err != nil {
 		log.Fatal(err)
 	}
 	srv.ServeCodec(jsonrpc.NewServerCodec(struct {
@@ -141,14 +137,14 @@ func serveNodeClient(r io.ReadCloser, w io.WriteCloser) {
 	}{r, w, r}))
 }
 
-// browser is the test's side of a NodeClient running in a node's namespace.
-type browser struct {
+// nodeBrowser is the test's side of a NodeClient running in a node's namespace.
+type nodeBrowser struct {
 	rpc *rpc.Client
 	cmd *exec.Cmd
 }
 
 // startBrowser runs the NodeClient in node k's network namespace, stopped at cleanup.
-func (c *cluster) startBrowser(t *testing.T, k int) *browser {
+func (c *cluster) startBrowser(t *testing.T, k int) *nodeBrowser {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -168,7 +164,7 @@ func (c *cluster) startBrowser(t *testing.T, k int) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting the browser in node%d: %v", k, err)
 	}
-	b := &browser{cmd: cmd, rpc: rpc.NewClientWithCodec(jsonrpc.NewClientCodec(struct {
+	b := &nodeBrowser{cmd: cmd, rpc: rpc.NewClientWithCodec(jsonrpc.NewClientCodec(struct {
 		io.Reader
 		io.Writer
 		io.Closer
@@ -182,24 +178,21 @@ func (c *cluster) startBrowser(t *testing.T, k int) *browser {
 	return b
 }
 
-// errServer marks an answer with a 5xx status.
-var errServer = errors.New("server error")
-
-// get asks for path at addr as visitor and returns the page, or why there is none.
-func (b *browser) get(visitor, addr, path string) (page, string, error) {
+// get asks for path at addr (one node's proxy) as visitor, and returns the answer and
+// the visitor's connect.sid, or why there is no answer. A 5xx says ": status 5..", as
+// load counts it.
+func (b *nodeBrowser) get(visitor, addr, path string) (pageview.Answer, string, error) {
 	var r GetReply
 	if err := b.rpc.Call("NodeClient.Get", GetArgs{Visitor: visitor, Addr: addr, Path: path}, &r); err != nil {
-		return page{}, "", fmt.Errorf("the browser: %w", err)
+		return pageview.Answer{}, "", fmt.Errorf("the browser in the node: %w", err)
 	}
 	switch {
+	case r.Err != "" && r.Status == 0:
+		return pageview.Answer{}, r.Cookie, fmt.Errorf("GET http://%s%s: no answer: %s", addr, path, r.Err)
 	case r.Err != "":
-		return page{}, r.Cookie, fmt.Errorf("GET http://%s%s: %s", addr, path, r.Err)
-	case r.Status >= 500:
-		return page{}, r.Cookie, fmt.Errorf("GET http://%s%s: %w: status %d: %s", addr, path, errServer, r.Status, r.Body)
-	case r.Status != http.StatusOK:
-		return page{}, r.Cookie, fmt.Errorf("GET http://%s%s: status %d: %s", addr, path, r.Status, r.Body)
+		return pageview.Answer{}, r.Cookie, fmt.Errorf("GET http://%s%s: status %d: %s", addr, path, r.Status, r.Err)
 	}
-	return r.Page, r.Cookie, nil
+	return r.Answer, r.Cookie, nil
 }
 
 // testWriter sends a child's stderr to the test log, line by line.

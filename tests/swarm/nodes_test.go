@@ -54,7 +54,7 @@ func TestNodes(t *testing.T) {
 // nodesRun is what the steps share: the cluster, the browser, the visitors.
 type nodesRun struct {
 	c *cluster
-	b *browser
+	b *nodeBrowser
 	// lost is the node testNodeLost cut off, 0 before.
 	lost int
 	// counting are visitors with a session on a replica that testNodeLost did not lose.
