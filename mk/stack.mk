@@ -78,7 +78,10 @@ NODES_TESTS ?= run
 test-swarm-nodes: ## the stack on a real 3-node swarm in network namespaces, a node lost and back (root)
 	@# Every module now: the nodes' namespaces have no network to download one.
 	$(GO) list -deps $(PKGS) >/dev/null
-	NODES_TESTS='$(NODES_TESTS)' $(GO) test -race -count=1 -timeout 15m -v -run '^TestNodes$$' ./tests/swarm/; \
+	@# The run's own name (see tests/swarm/nodes_cluster_test.go), so that whatever a
+	@# killed run left is torn down here, and nothing else.
+	name=sa-t$$$$; \
+	NODES_TEST_NAME=$$name NODES_TESTS='$(NODES_TESTS)' $(GO) test -race -count=1 -timeout 15m -v -run '^TestNodes$$' ./tests/swarm/; \
 	  rc=$$?; \
-	  if [ "$$(id -u)" = 0 ]; then SWARM_NODES_NAME=sa-test scripts/swarm-nodes.sh down || rc=1; fi; \
+	  if [ "$$(id -u)" = 0 ]; then SWARM_NODES_NAME=$$name scripts/swarm-nodes.sh down || rc=1; fi; \
 	  exit $$rc

@@ -142,10 +142,10 @@ cmd_up() {
 	mkdir -p "$RUN"
 	echo "$n" >"$RUN/nodes"
 	# The machine may have no /run/containerd; each dockerd needs one to hide behind a tmpfs.
-	if [[ ! -d /run/containerd ]]; then
-		mkdir /run/containerd
+	if [[ ! -d /run/containerd ]] && mkdir /run/containerd 2>/dev/null; then
 		touch "$RUN/made-run-containerd"
 	fi
+	[[ -d /run/containerd ]] || die "cannot make /run/containerd"
 
 	ip netns add "$HUB"
 	ip -n "$HUB" link add br0 type bridge
@@ -320,7 +320,9 @@ cmd_down() {
 	# still mounted under our directories is unmounted before they are removed.
 	awk -v a="$RUN" -v b="$DATA" 'index($5, a "/") == 1 || index($5, b "/") == 1 {print $5}' /proc/self/mountinfo |
 		sort -r | while read -r f; do umount -l "$f" || true; done
-	if [[ -e $RUN/made-run-containerd ]]; then
+	# /run/containerd goes if `up` made it, it is empty (no containerd of the machine uses
+	# it) and no other swarm of nodes (its hub) still hides behind it.
+	if [[ -e $RUN/made-run-containerd ]] && ! ip netns list 2>/dev/null | grep -q -- '-hub\b'; then
 		rmdir /run/containerd 2>/dev/null || true
 	fi
 	if [[ -z $(awk -v a="$RUN" -v b="$DATA" 'index($5, a "/") == 1 || index($5, b "/") == 1' /proc/self/mountinfo) ]]; then

@@ -2,6 +2,8 @@ package swarm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,11 +16,21 @@ import (
 	"time"
 )
 
-// nodesName is the prefix of everything the test's swarm makes (SWARM_NODES_NAME of
-// scripts/swarm-nodes.sh): not the script's default, so the test never takes down
-// nodes someone brought up by hand, and `make test-swarm-nodes` can clean up after a
-// killed run by that name alone.
-const nodesName = "sa-test"
+// nodesName is the prefix of everything this run's swarm makes (SWARM_NODES_NAME of
+// scripts/swarm-nodes.sh), its own so that it never takes down nodes that someone else
+// (by hand, or another run at the same time) brought up: NODES_TEST_NAME, which
+// `make test-swarm-nodes` sets so that it can clean up after a killed run, or one made
+// up here.
+func nodesName(t *testing.T) string {
+	if name := os.Getenv("NODES_TEST_NAME"); name != "" {
+		return name
+	}
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "sa-t" + hex.EncodeToString(b)
+}
 
 // requireNodes skips the test unless `make test-swarm-nodes` asked for it (NODES_TESTS
 // run or required), and skips (or, with required, fails) when the machine cannot run a
@@ -41,6 +53,7 @@ func requireNodes(t *testing.T) {
 // the stack deployed on it. Node k is 1..n; node 1 is the only manager.
 type cluster struct {
 	t       *testing.T
+	name    string // SWARM_NODES_NAME
 	root    string
 	script  string
 	n       int
@@ -57,6 +70,7 @@ func upCluster(t *testing.T, n int) *cluster {
 	root := repoRoot(t)
 	c := &cluster{
 		t:      t,
+		name:   nodesName(t),
 		root:   root,
 		script: filepath.Join(root, "scripts", "swarm-nodes.sh"),
 		n:      n,
@@ -85,7 +99,7 @@ func upCluster(t *testing.T, n int) *cluster {
 func (c *cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = c.root
-	cmd.Env = append(os.Environ(), "SWARM_NODES_NAME="+nodesName)
+	cmd.Env = append(os.Environ(), "SWARM_NODES_NAME="+c.name)
 	if c.version != "" {
 		cmd.Env = append(cmd.Env, "VERSION="+c.version)
 	}
