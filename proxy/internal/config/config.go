@@ -35,6 +35,7 @@ type Config struct {
 	Retries         int           // retries: 3 other servers after a failed connection
 	ResolveInterval time.Duration // resolve_interval: 5s
 	AccessLog       bool          // access_log: true
+	Engine          string        // engine: "fast" (package h1) or "std" (net/http)
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
 	Services        []Service
@@ -74,6 +75,7 @@ func Default() Config {
 		Retries:         3,
 		ResolveInterval: 5 * time.Second,
 		AccessLog:       true,
+		Engine:          "fast",
 		Timeout: Timeouts{
 			Connect:     5 * time.Second,
 			Server:      50 * time.Second,
@@ -137,6 +139,11 @@ func Parse(file string, data []byte) (*Config, error) {
 			cfg.ResolveInterval = p.duration(v, key, true)
 		case "access_log":
 			cfg.AccessLog = p.bool(v, key)
+		case "engine":
+			cfg.Engine = p.str(v, key)
+			if cfg.Engine != "fast" && cfg.Engine != "std" {
+				p.errorf(v, "engine: %q: write fast (the default) or std (net/http)", cfg.Engine)
+			}
 		case "timeout":
 			p.mapping(v, "timeout.", timeoutKeys, func(key string, _, v *yaml.Node) {
 				d := p.duration(v, "timeout."+key, key != "write")
@@ -182,7 +189,7 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "timeout", "check", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "write"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
 	serviceKeys = []string{"virtual_host", "servers", "cookie", "balance", "health_check"}
