@@ -17,6 +17,8 @@
 //	  "version": "dev",
 //	  "engine": "fast",                     // the client listener's: fast (h1) or std (net/http)
 //	  "uptime_s": 12.5,
+//	  "connections": 3,                     // client connections open now
+//	  "rejected": {"maxconn": 0, "maxconn_per_ip": 0},  // connections refused at once, by reason
 //	  "routes": [{"rule": "*/service1/*", "service": "service1"}, ...],  // most specific first
 //	  "services": [{
 //	    "name": "service1",
@@ -88,9 +90,12 @@ type Options struct {
 	Ready func() error
 	// Connections returns the client connections open now (nil: not shown).
 	Connections func() int64
-	Version     string
-	Engine      string // the client listener's engine: "fast" or "std"
-	Logger      *slog.Logger
+	// Rejected returns the client connections refused so far, by reason
+	// ("maxconn", "maxconn_per_ip"); nil: not shown.
+	Rejected func() map[string]uint64
+	Version  string
+	Engine   string // the client listener's engine: "fast" or "std"
+	Logger   *slog.Logger
 }
 
 // NewHandler returns the admin port's handler.
@@ -166,12 +171,13 @@ func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Stats is the /stats JSON document (see the package doc).
 type Stats struct {
-	Version     string          `json:"version"`
-	Engine      string          `json:"engine,omitempty"`
-	UptimeS     float64         `json:"uptime_s"`
-	Connections *int64          `json:"connections,omitempty"`
-	Routes      []forward.Route `json:"routes"`
-	Services    []ServiceStats  `json:"services"`
+	Version     string            `json:"version"`
+	Engine      string            `json:"engine,omitempty"`
+	UptimeS     float64           `json:"uptime_s"`
+	Connections *int64            `json:"connections,omitempty"`
+	Rejected    map[string]uint64 `json:"rejected,omitempty"` // connections refused, by reason
+	Routes      []forward.Route   `json:"routes"`
+	Services    []ServiceStats    `json:"services"`
 }
 
 // ServiceStats is one service in Stats.
@@ -215,6 +221,9 @@ func (a *admin) Snapshot() Stats {
 	if a.o.Connections != nil {
 		n := a.o.Connections()
 		st.Connections = &n
+	}
+	if a.o.Rejected != nil {
+		st.Rejected = a.o.Rejected()
 	}
 	st.Services = []ServiceStats{}
 	for _, s := range t.Services() {

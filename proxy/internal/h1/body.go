@@ -40,13 +40,16 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 	buf := *bp
 	left := rb.length - int64(rb.inBuf) // known length: what is still to come
 	ch := rb.ch                         // chunked: the state after the buffered part
+	start, got := rb.start, int64(rb.inBuf)
 	for {
 		want := buf
 		if rb.length > 0 && int64(len(want)) > left {
 			want = want[:left]
 		}
-		c.dl.read(c.nc, time.Now(), c.s.o.BodyTimeout)
+		// Not lazily: the minimum rate moves the deadline with every read.
+		c.nc.SetReadDeadline(c.s.o.Limits.BodyDeadline(start, time.Now(), got))
 		m, err := c.nc.Read(want)
+		got += int64(m)
 		if m > 0 {
 			k, done := m, false
 			if rb.length > 0 {

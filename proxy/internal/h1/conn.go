@@ -3,6 +3,7 @@ package h1
 import (
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,10 @@ type conn struct {
 	req  head
 	resp head
 	scr  []byte // scratch: the decoded path for routing, a merged Cache-Control
+	// headAt is when the current request's head was whole: its body's time
+	// starts there.
+	headAt time.Time
+	state  http.ConnState // as last told to Options.ConnState
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -48,7 +53,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	defer c.s.forget(c)
-	defer c.nc.Close()
+	defer func() {
+		c.nc.Close()
+		c.s.o.ConnState(c.nc, http.StateClosed)
+	}()
+	c.s.o.ConnState(c.nc, http.StateNew)
+	c.state = http.StateNew
 	for {
 		n, ok := c.readHead()
 		if !ok {
@@ -69,7 +79,11 @@ func (c *conn) readHead() (int, bool) {
 	var started time.Time // the head's first byte
 	for {
 		if c.r < c.w {
+			if c.state != http.StateActive {
+				c.setState(http.StateActive)
+			}
 			if n, res := headEnd(c.buf[c.r:c.w], resume); n > 0 {
+				c.headAt = time.Now()
 				return n, true
 			} else {
 				resume = res
@@ -85,6 +99,9 @@ func (c *conn) readHead() (int, bool) {
 		now := time.Now()
 		if c.r == c.w {
 			c.idle.Store(true)
+			if c.state == http.StateActive {
+				c.setState(http.StateIdle)
+			}
 			if c.s.closing.Load() {
 				return 0, false
 			}
@@ -103,6 +120,12 @@ func (c *conn) readHead() (int, bool) {
 			return 0, false
 		}
 	}
+}
+
+// setState tells Options.ConnState (the limiter) what the connection does now.
+func (c *conn) setState(st http.ConnState) {
+	c.state = st
+	c.s.o.ConnState(c.nc, st)
 }
 
 // makeRoom makes space after buf[w]: it moves the unread bytes to the front
@@ -204,15 +227,16 @@ var slash = []byte("/")
 // requestBody says how the request's body is framed and how much of it is
 // already in the read buffer after the head.
 type requestBody struct {
-	length   int64 // -1: chunked; 0: none
-	inBuf    int   // body bytes in buf after the head (up to the body's end)
-	complete bool  // the whole body is in buf
+	start    time.Time // when the head was read: the body's time starts there
+	length   int64     // -1: chunked; 0: none
+	inBuf    int       // body bytes in buf after the head (up to the body's end)
+	complete bool      // the whole body is in buf
 	ch       chunked
 }
 
 func (c *conn) bodyOf(n int) (requestBody, error) {
 	h := &c.req
-	rb := requestBody{}
+	rb := requestBody{start: c.headAt}
 	avail := c.w - c.r - n
 	switch {
 	case h.chunked:
@@ -337,7 +361,7 @@ func (c *conn) writeText(status int, msg string, close bool) {
 		o = append(o, '\n')
 	}
 	c.out = o
-	c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+	c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 	c.nc.Write(o)
 }
 
@@ -469,6 +493,10 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			// body goes to another server, as the std engine does.
 			bk.ReleaseFailed()
 		default:
+			if failure == attemptTimeout && bk.Stalled() {
+				// A hung server, which a TCP check alone would keep in rotation.
+				c.s.o.Logger.Warn("server down: no answer within timeout.server", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
+			}
 			bk.Release()
 			return c.failed(n, svc, failure, sticky, start, bs)
 		}
@@ -617,7 +645,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 				}
 				// 100 Continue, 103 Early Hints: pass on, then wait for the
 				// final answer.
-				c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+				c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 				if _, err := c.nc.Write(bc.buf[bc.r : bc.r+k]); err != nil {
 					return attemptGone
 				}
