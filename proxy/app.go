@@ -41,7 +41,7 @@ type app struct {
 	stopAll context.CancelFunc
 
 	listeners []*listener // the client listener first, then the admin port if on
-	limiter   *limiter // the client listener's connection slots
+	limiter   *limiter    // the client listener's connection slots
 	draining  atomic.Bool
 }
 
