@@ -27,7 +27,13 @@ type bodyStream struct {
 
 var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// startBody starts streaming the body. While it streams, its goroutine bounds the
+// wait for the answer: no deadline until then (the body's own bounds bound the
+// client), timeout.server from the moment the body is sent whole, at once when it
+// fails.
 func startBody(c *conn, bc *bconn, n int, rb requestBody) *bodyStream {
+	bc.nc.SetReadDeadline(time.Time{}) // before the answer's read starts: a pooled one may be past
+	bc.dl.r = time.Time{}
 	bs := &bodyStream{done: make(chan struct{})}
 	go bs.run(c, bc, rb)
 	return bs
@@ -65,13 +71,17 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 			}
 			bc.dl.write(bc.nc, time.Now(), c.s.o.ServerTimeout)
 			if _, werr := bc.nc.Write(buf[:k]); werr != nil {
-				bs.err = werr // the server's side: its answer (or none) tells
+				// The server's side (it stopped reading, or closed): its answer,
+				// or its silence, tells.
+				bs.err = werr
+				bc.nc.SetReadDeadline(time.Now().Add(c.s.o.ServerTimeout))
 				return
 			}
 			if done {
 				if k < m {
 					bs.left = append([]byte(nil), buf[k:m]...)
 				}
+				bc.nc.SetReadDeadline(time.Now().Add(c.s.o.ServerTimeout))
 				return
 			}
 		}

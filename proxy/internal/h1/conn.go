@@ -423,8 +423,9 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	b := c.buf[c.r : c.r+n]
 	rb, err := c.bodyOf(n)
 	if err != nil {
-		c.reject(badRequest("bad request: malformed chunked body"))
+		// Counted first: a client holding the answer finds it in /stats.
 		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
+		c.reject(badRequest("bad request: malformed chunked body"))
 		return false
 	}
 
@@ -568,20 +569,21 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 	if bs != nil {
 		bs.stop(c, nil)
 	}
-	if msg != "" {
-		c.writeText(status, msg, true)
-		c.linger()
-	}
 	if status >= 500 {
-		c.s.o.Logger.Warn("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Warn("request failed", "service", svc.Name, "status", status, "err", why.String())
 	} else {
-		c.s.o.Logger.Debug("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Debug("request failed", "service", svc.Name, "status", status, "err", why.String())
 	}
+	// Counted and logged first: a client holding the answer finds it in /stats.
 	d := time.Since(start)
 	svc.Counters.Record(sticky, status, d)
 	if c.s.o.AccessLog() {
 		b := c.buf[c.r : c.r+n]
 		forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)
+	}
+	if msg != "" {
+		c.writeText(status, msg, true)
+		c.linger()
 	}
 	return false
 }
@@ -669,7 +671,11 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 				bc.buf = nb
 			}
 		}
-		bc.dl.read(bc.nc, now, c.s.o.ServerTimeout)
+		if bs == nil {
+			// With a body streaming, the body's goroutine bounds this read:
+			// timeout.server starts once the request is sent whole.
+			bc.dl.read(bc.nc, now, c.s.o.ServerTimeout)
+		}
 		m, err := bc.nc.Read(bc.buf[bc.w:])
 		bc.w += m
 		if err != nil && m == 0 {

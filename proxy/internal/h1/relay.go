@@ -317,6 +317,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		if !bs.wait(c, bc) {
 			keep = false
 		}
+		bc.dl = deadline{} // the body's goroutine set them: the next use sets its own
 	} else if !rb.complete {
 		keep = false
 	}
