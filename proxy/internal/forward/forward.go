@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -158,7 +159,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// server died mid-body, the client left) with panic(http.ErrAbortHandler),
 	// and the server's slot and the counters must be given back anyway.
 	defer h.finish(r, c, start)
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if c.body != nil && r.ContentLength > 0 && r.ContentLength <= BufferedBody {
+		// Read whole before a server is chosen (see BufferedBody).
+		b, err := io.ReadAll(io.LimitReader(c.body, r.ContentLength))
+		if err != nil || int64(len(b)) < r.ContentLength {
+			if c.body.failed() == 0 {
+				c.body.fault.Store(http.StatusBadRequest)
+			}
+			h.errorHandler(w, r, err)
+			c.complete = true
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	h.proxy.ServeHTTP(w, r)
 	c.complete = true
 }
 

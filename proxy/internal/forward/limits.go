@@ -58,3 +58,10 @@ func (l Limits) BodyDeadline(start, now time.Time, got int64) time.Time {
 	}
 	return d
 }
+
+// BufferedBody is the largest request body (of known length) that the proxy reads
+// whole before it chooses a server, as nginx buffers request bodies: a client that
+// sends a head and then its body slowly, or never, holds no connection to a server,
+// and a body that did not arrive in time is answered 408 by the proxy alone.
+// Larger bodies (and chunked ones) stream to the server as they come.
+const BufferedBody = 16 << 10

@@ -256,6 +256,44 @@ func (c *conn) bodyOf(n int) (requestBody, error) {
 	return rb, nil
 }
 
+// errBodyTimeout is a request body that stalled, or fell below body_min_rate.
+var errBodyTimeout = errors.New("request body timeout")
+
+// readSmallBody reads the rest of a body of known length, no larger than
+// forward.BufferedBody, into the read buffer before any server is chosen, as
+// nginx buffers request bodies: a client that sends a head and then its body
+// slowly, or never, holds no connection to a server. The head stays where it is.
+func (c *conn) readSmallBody(n int, rb requestBody) (requestBody, error) {
+	need := c.r + n + int(rb.length)
+	if need > len(c.buf) {
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		}
+		if n+int(rb.length) > len(c.buf) {
+			nb := make([]byte, n+int(rb.length)+clientBuf)
+			c.w = copy(nb, c.buf[:c.w])
+			c.buf = nb
+		}
+	}
+	got := int64(rb.inBuf)
+	for got < rb.length {
+		c.nc.SetReadDeadline(c.s.o.Limits.BodyDeadline(rb.start, time.Now(), got))
+		m, err := c.nc.Read(c.buf[c.w:min(len(c.buf), c.r+n+int(rb.length))])
+		c.w += m
+		got += int64(m)
+		if err != nil && got < rb.length {
+			c.dl.r = time.Time{} // set above, not lazily: the next read sets its own
+			if isTimeout(err) {
+				return rb, errBodyTimeout
+			}
+			return rb, err
+		}
+	}
+	c.dl.r = time.Time{}
+	return c.bodyOf(n)
+}
+
 // answerOwn answers a request the proxy serves itself (the health path).
 func (c *conn) answerOwn(n, status int, msg string, start time.Time) bool {
 	rb, err := c.bodyOf(n)
@@ -420,14 +458,22 @@ const (
 // proxy forwards the request whose head is buf[r:r+n] to a server of svc and
 // relays the answer. It reports whether the connection may carry another.
 func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
-	b := c.buf[c.r : c.r+n]
 	rb, err := c.bodyOf(n)
+	if err == nil && !rb.complete && rb.length > 0 && rb.length <= forward.BufferedBody {
+		rb, err = c.readSmallBody(n, rb)
+	}
 	if err != nil {
-		// Counted first: a client holding the answer finds it in /stats.
-		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
-		c.reject(badRequest("bad request: malformed chunked body"))
+		// The client's fault, counted first: a client holding the answer
+		// finds it in /stats. No server was contacted.
+		se := badRequest("bad request: malformed or incomplete request body")
+		if errors.Is(err, errBodyTimeout) {
+			se = &statusError{408, "request timeout: the request body stalled"}
+		}
+		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), se.status, time.Since(start))
+		c.reject(se)
 		return false
 	}
+	b := c.buf[c.r : c.r+n]
 
 	// The server the cookie asks for: the first id naming an available one.
 	var pinned *backend.Backend
