@@ -49,7 +49,7 @@
 // new keys may come at the end of a line, so read them by name (awk: for (i = 3; i < NF;
 // i += 2) if ($i == "available") ...):
 //
-//	proxy version dev engine fast
+//	proxy version dev engine fast connections 3 rejected_maxconn 0 rejected_maxconn_per_ip 0
 //	service service1 available 2 servers 2 cookie connect.sid balance roundrobin
 //	server service1 xcspayso7h up address 10.0.1.5:8080 active 0 requests 42 failures 1
 //	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
@@ -272,7 +272,14 @@ func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 // WriteText writes the stats text (see the package doc).
 func (st Stats) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "proxy version %s engine %s\n", orDash(st.Version), orDash(st.Engine))
+	fmt.Fprintf(bw, "proxy version %s engine %s", orDash(st.Version), orDash(st.Engine))
+	if st.Connections != nil {
+		fmt.Fprintf(bw, " connections %d", *st.Connections)
+	}
+	if st.Rejected != nil {
+		fmt.Fprintf(bw, " rejected_maxconn %d rejected_maxconn_per_ip %d", st.Rejected["maxconn"], st.Rejected["maxconn_per_ip"])
+	}
+	bw.WriteString("\n")
 	for _, s := range st.Services {
 		cookie := s.Cookie
 		if cookie == "" {
