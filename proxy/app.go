@@ -41,7 +41,7 @@ type app struct {
 	stopAll context.CancelFunc
 
 	listeners []*listener // the client listener first, then the admin port if on
-	conns     atomic.Int64
+	limiter   *limiter    // the client listener's connection slots
 	draining  atomic.Bool
 }
 
@@ -77,7 +77,9 @@ func newApp(set settings, cfg *config.Config, logger *slog.Logger, resolver disc
 		ConnectTimeout:        cfg.Timeout.Connect,
 		ResponseHeaderTimeout: cfg.Timeout.Server,
 	})
-	a.handler = forward.NewHandler(forward.Options{Transport: a.transport, Logger: logger, AccessLog: cfg.AccessLog})
+	a.handler = forward.NewHandler(forward.Options{Transport: a.transport, Logger: logger, AccessLog: cfg.AccessLog,
+		Limits: limits(cfg)})
+	a.limiter = newLimiter(cfg.MaxConn, cfg.MaxConnPerIP, cfg.Timeout.Tunnel)
 	a.apply(cfg)
 	return a
 }
@@ -182,7 +184,7 @@ func (a *app) listen() error {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	errorLog := slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug)
-	a.listeners = []*listener{{name: "listen", ln: newLimitListener(ln, cfg.MaxConn, &a.conns),
+	a.listeners = []*listener{{name: "listen", ln: a.limiter.listener(ln),
 		srv: a.newEngine(cfg, errorLog), drain: a.set.shutdownTimeout}}
 	if cfg.Admin == "" {
 		return nil
@@ -195,7 +197,7 @@ func (a *app) listen() error {
 	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Engine: cfg.Engine, Logger: a.logger,
-			Connections: a.conns.Load,
+			Connections: a.limiter.open.Load, Rejected: a.limiter.Rejected,
 			Ready: func() error {
 				if a.draining.Load() {
 					return errors.New("shutting down")
@@ -219,17 +221,30 @@ func (a *app) newEngine(cfg *config.Config, errorLog *log.Logger) engine {
 			MaxHeaderBytes: cfg.MaxHeaderBytes,
 			ConnectTimeout: cfg.Timeout.Connect, ServerTimeout: cfg.Timeout.Server,
 			IdleTimeout: cfg.Timeout.Client, HeaderTimeout: cfg.Timeout.HTTPRequest,
+			Limits: limits(cfg), ConnState: a.limiter.connState,
 		})
 	}
 	return &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,
 		IdleTimeout:       cfg.Timeout.Client,
-		WriteTimeout:      cfg.Timeout.Write,
+		// No WriteTimeout: it would bound the whole response. The handler bounds
+		// each write (Limits.WriteTimeout) and the body's reads.
 		// Go answers 431 to headers larger than this (plus 4 KiB slack).
 		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ConnState:      a.limiter.connState,
 		ErrorLog:       errorLog,
 	}
+}
+
+// limits are the file's bounds of a client, the same for both engines.
+func limits(cfg *config.Config) forward.Limits {
+	rate := cfg.BodyMinRate
+	if rate == 0 {
+		rate = -1 // body_min_rate: 0 turns the minimum off
+	}
+	return forward.Limits{BodyTimeout: cfg.Timeout.Body, BodyMinRate: rate, WriteTimeout: cfg.Timeout.Write,
+		TunnelTimeout: cfg.Timeout.Tunnel, ServerName: cfg.ServerName}
 }
 
 // addr is the address the listener called name listens on ("" if none).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -135,11 +136,22 @@ func eachEngine(t *testing.T, test func(t *testing.T, engine string)) {
 // engine until the test ends. It returns the proxy's and the admin's base URLs.
 func startApp(t *testing.T, engine, yaml string, dns *fakeDNS) (a *app, front, adm string) {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte("engine: "+engine+"\nlisten: \"127.0.0.1:0\"\nadmin: \"127.0.0.1:0\"\naccess_log: false\n"+yaml))
+	return startAppLogging(t, engine, "access_log: false\n"+yaml, dns, io.Discard)
+}
+
+// startAppLogging is startApp with every log line, debug included, written to logs
+// (and no access_log: key added: the config says).
+func startAppLogging(t *testing.T, engine, yaml string, dns *fakeDNS, logs io.Writer) (a *app, front, adm string) {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte("engine: "+engine+"\nlisten: \"127.0.0.1:0\"\nadmin: \"127.0.0.1:0\"\n"+yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := cli.Log{Format: "text", Level: 8}.New(io.Discard)
+	level := slog.LevelDebug
+	if logs == io.Discard {
+		level = 8
+	}
+	logger := cli.Log{Format: "text", Level: level}.New(logs)
 	var res interface {
 		LookupHost(context.Context, string) ([]string, error)
 	}

@@ -87,9 +87,10 @@ func (s *settings) command() *cli.Command {
 
 // configHelp is printed after the settings: the file's keys and the signals.
 const configHelp = `Configuration file (YAML; unknown keys are errors; durations "5s" or milliseconds):
-  listen: ":80"              admin: ":1936"          maxconn: 4096        max_header_bytes: 32768
+  listen: ":80"              admin: ":1936"          engine: fast (or std)   server_name: localhost
+  maxconn: 4096              maxconn_per_ip: 512     max_header_bytes: 32768 body_min_rate: 500
   retries: 3                 resolve_interval: 5s    access_log: true
-  timeout: {connect: 5s, server: 50s, client: 50s, http_request: 10s, write: 0}
+  timeout: {connect: 5s, server: 50s, client: 50s, http_request: 10s, body: 10s, write: 30s, tunnel: 1h}
   check:   {interval: 2s, timeout: 2s, rise: 2, fall: 3}
   services:
     NAME:
@@ -100,7 +101,8 @@ const configHelp = `Configuration file (YAML; unknown keys are errors; durations
       health_check: /healthz                  GET check; leave out for a TCP connect check
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the file (services, servers,
-checks, retries, access_log; listen, admin, maxconn and timeouts need a restart).
+checks, retries, access_log; listen, admin, engine, maxconn, limits and timeouts need a
+restart).
 Bad values exit 2 with a message naming the setting; a listen error exits 1.`
 
 // parseSettings reads the flags and the environment; -h goes to help.

@@ -38,13 +38,23 @@ func TestBinary(t *testing.T, service string) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 
-	t.Run("a bad flag exits 2 naming the setting", func(t *testing.T) {
-		out, err := exec.Command(bin, "-session-ttl", "soon").CombinedOutput()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "-session-ttl") {
-			t.Errorf("got %v, %q; want exit 2 naming -session-ttl", err, out)
-		}
-	})
+	for _, tc := range []struct {
+		name, setting string
+		args, env     []string
+	}{
+		{"a bad flag exits 2 naming the setting", "-session-ttl", []string{"-session-ttl", "soon"}, nil},
+		{"a port out of range in ADDR exits 2 naming it", "ADDR", nil, []string{"ADDR=:99999"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tc.args...)
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), tc.setting) {
+				t.Errorf("got %v, %q; want exit 2 naming %s", err, out, tc.setting)
+			}
+		})
+	}
 
 	t.Run("serves, passes -healthcheck and exits 0 on SIGTERM", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -17,6 +17,8 @@
 //	  "version": "dev",
 //	  "engine": "fast",                     // the client listener's: fast (h1) or std (net/http)
 //	  "uptime_s": 12.5,
+//	  "connections": 3,                     // client connections open now
+//	  "rejected": {"maxconn": 0, "maxconn_per_ip": 0},  // connections refused at once, by reason
 //	  "routes": [{"rule": "*/service1/*", "service": "service1"}, ...],  // most specific first
 //	  "services": [{
 //	    "name": "service1",
@@ -47,7 +49,7 @@
 // new keys may come at the end of a line, so read them by name (awk: for (i = 3; i < NF;
 // i += 2) if ($i == "available") ...):
 //
-//	proxy version dev engine fast
+//	proxy version dev engine fast connections 3 rejected_maxconn 0 rejected_maxconn_per_ip 0
 //	service service1 available 2 servers 2 cookie connect.sid balance roundrobin
 //	server service1 xcspayso7h up address 10.0.1.5:8080 active 0 requests 42 failures 1
 //	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
@@ -88,9 +90,12 @@ type Options struct {
 	Ready func() error
 	// Connections returns the client connections open now (nil: not shown).
 	Connections func() int64
-	Version     string
-	Engine      string // the client listener's engine: "fast" or "std"
-	Logger      *slog.Logger
+	// Rejected returns the client connections refused so far, by reason
+	// ("maxconn", "maxconn_per_ip"); nil: not shown.
+	Rejected func() map[string]uint64
+	Version  string
+	Engine   string // the client listener's engine: "fast" or "std"
+	Logger   *slog.Logger
 }
 
 // NewHandler returns the admin port's handler.
@@ -166,12 +171,13 @@ func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 
 // Stats is the /stats JSON document (see the package doc).
 type Stats struct {
-	Version     string          `json:"version"`
-	Engine      string          `json:"engine,omitempty"`
-	UptimeS     float64         `json:"uptime_s"`
-	Connections *int64          `json:"connections,omitempty"`
-	Routes      []forward.Route `json:"routes"`
-	Services    []ServiceStats  `json:"services"`
+	Version     string            `json:"version"`
+	Engine      string            `json:"engine,omitempty"`
+	UptimeS     float64           `json:"uptime_s"`
+	Connections *int64            `json:"connections,omitempty"`
+	Rejected    map[string]uint64 `json:"rejected,omitempty"` // connections refused, by reason
+	Routes      []forward.Route   `json:"routes"`
+	Services    []ServiceStats    `json:"services"`
 }
 
 // ServiceStats is one service in Stats.
@@ -215,6 +221,9 @@ func (a *admin) Snapshot() Stats {
 	if a.o.Connections != nil {
 		n := a.o.Connections()
 		st.Connections = &n
+	}
+	if a.o.Rejected != nil {
+		st.Rejected = a.o.Rejected()
 	}
 	st.Services = []ServiceStats{}
 	for _, s := range t.Services() {
@@ -263,7 +272,14 @@ func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 // WriteText writes the stats text (see the package doc).
 func (st Stats) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "proxy version %s engine %s\n", orDash(st.Version), orDash(st.Engine))
+	fmt.Fprintf(bw, "proxy version %s engine %s", orDash(st.Version), orDash(st.Engine))
+	if st.Connections != nil {
+		fmt.Fprintf(bw, " connections %d", *st.Connections)
+	}
+	if st.Rejected != nil {
+		fmt.Fprintf(bw, " rejected_maxconn %d rejected_maxconn_per_ip %d", st.Rejected["maxconn"], st.Rejected["maxconn_per_ip"])
+	}
+	bw.WriteString("\n")
 	for _, s := range st.Services {
 		cookie := s.Cookie
 		if cookie == "" {

@@ -32,11 +32,13 @@ var (
 		"Time from the request's arrival to the end of its answer.", []string{"service"}, nil)
 	descConns = prometheus.NewDesc("proxy_client_connections",
 		"Client connections open now.", nil, nil)
+	descRejected = prometheus.NewDesc("proxy_client_connections_rejected_total",
+		"Client connections refused at once (503, or 429 for one address over maxconn_per_ip), by reason.", []string{"reason"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServerUp, descServerState, descActive, descRequests, descFailures,
-		descAvailable, descSticky, descResponses, descDuration, descConns} {
+		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected} {
 		ch <- d
 	}
 }
@@ -44,6 +46,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if c.a.o.Connections != nil {
 		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(c.a.o.Connections()))
+	}
+	if c.a.o.Rejected != nil {
+		for reason, n := range c.a.o.Rejected() {
+			ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(n), reason)
+		}
 	}
 	for _, s := range c.a.o.Table().Services() {
 		for _, b := range s.Pool.Backends() {

@@ -45,6 +45,7 @@ type Backend struct {
 	addr string
 
 	down     atomic.Bool
+	stalled  atomic.Bool // marked down by a request it did not answer in time
 	draining atomic.Bool
 	active   atomic.Int64
 	requests atomic.Uint64
@@ -76,7 +77,26 @@ func (b *Backend) State() State {
 func (b *Backend) Available() bool { return !b.down.Load() && !b.draining.Load() }
 
 // SetUp marks b up or down and reports whether that changed its health.
-func (b *Backend) SetUp(up bool) (changed bool) { return b.down.Swap(!up) == up }
+func (b *Backend) SetUp(up bool) (changed bool) {
+	if up {
+		b.stalled.Store(false)
+	}
+	return b.down.Swap(!up) == up
+}
+
+// Stalled marks b down because a request sent to it got no answer within the
+// server timeout: it accepts connections but does not answer (hung), which a
+// TCP check alone would never notice. It counts a failure. Until b is marked up
+// again, health checks must see it answer HTTP (see health.Checker). It
+// reports whether b was up.
+func (b *Backend) Stalled() (changed bool) {
+	b.failures.Add(1)
+	b.stalled.Store(true)
+	return b.SetUp(false)
+}
+
+// IsStalled reports whether b is down for not answering in time (Stalled).
+func (b *Backend) IsStalled() bool { return b.stalled.Load() }
 
 // Acquire counts a request starting on b; Release, ReleaseFailed or ReleaseUnsent
 // must follow when it ends.

@@ -31,6 +31,9 @@ type Config struct {
 	Listen          string        // listen: ":80"
 	Admin           string        // admin: "" (off) or ":1936"
 	MaxConn         int           // maxconn: 4096 client connections at once
+	MaxConnPerIP    int           // maxconn_per_ip: 512 of them from one client address; 0: no cap
+	BodyMinRate     int           // body_min_rate: 500 bytes/s that a request body must average after timeout.body
+	ServerName      string        // server_name: "localhost", the Host of an HTTP/1.0 request that has none
 	MaxHeaderBytes  int           // max_header_bytes: 32768; more gets 431
 	Retries         int           // retries: 3 other servers after a failed connection
 	ResolveInterval time.Duration // resolve_interval: 5s
@@ -41,13 +44,21 @@ type Config struct {
 	Services        []Service
 }
 
-// Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings.
+// Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings: together they
+// bound every phase of a request, so that no client (and no server) can hold a
+// connection for longer than they allow without moving bytes.
 type Timeouts struct {
 	Connect     time.Duration // connect: 5s, to reach a server (then the next one is tried)
-	Server      time.Duration // server: 50s, from the request sent to the server's response headers
+	Server      time.Duration // server: 50s, from the request sent to the server's response headers (504)
 	Client      time.Duration // client: 50s, idle keep-alive client connections
-	HTTPRequest time.Duration // http_request: 10s, to receive a request's headers
-	Write       time.Duration // write: 0 (none), to write a whole response; 0 suits streams and websockets
+	HTTPRequest time.Duration // http_request: 10s, to receive a request's headers (408)
+	// Body: 10s, the longest pause while the client sends its request body; past it
+	// (or past the time body_min_rate allows) the request gets 408.
+	Body time.Duration
+	// Write: 30s, the longest one write to the client may wait (a client that stops
+	// reading); a response that keeps moving may take as long as it needs.
+	Write  time.Duration
+	Tunnel time.Duration // tunnel: 1h, an upgraded connection (websocket) silent both ways
 }
 
 // Service is one entry of services:.
@@ -71,6 +82,9 @@ func Default() Config {
 	return Config{
 		Listen:          ":80",
 		MaxConn:         4096,
+		MaxConnPerIP:    512,
+		BodyMinRate:     500,
+		ServerName:      "localhost",
 		MaxHeaderBytes:  32 << 10,
 		Retries:         3,
 		ResolveInterval: 5 * time.Second,
@@ -81,6 +95,9 @@ func Default() Config {
 			Server:      50 * time.Second,
 			Client:      50 * time.Second,
 			HTTPRequest: 10 * time.Second,
+			Body:        10 * time.Second,
+			Write:       30 * time.Second,
+			Tunnel:      time.Hour,
 		},
 		Check: health.Config{}.WithDefaults(),
 	}
@@ -131,6 +148,15 @@ func Parse(file string, data []byte) (*Config, error) {
 			cfg.Admin = p.addr(v, key, true)
 		case "maxconn":
 			cfg.MaxConn = p.int(v, key, 1, 1<<20)
+		case "maxconn_per_ip":
+			cfg.MaxConnPerIP = p.int(v, key, 0, 1<<20)
+		case "body_min_rate":
+			cfg.BodyMinRate = p.int(v, key, 0, 1<<30)
+		case "server_name":
+			cfg.ServerName = p.str(v, key)
+			if !validServerName(cfg.ServerName) {
+				p.errorf(v, "server_name: %q is not a host name; write e.g. example.com or localhost", cfg.ServerName)
+			}
 		case "max_header_bytes":
 			cfg.MaxHeaderBytes = p.int(v, key, 1024, 1<<24)
 		case "retries":
@@ -146,7 +172,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 		case "timeout":
 			p.mapping(v, "timeout.", timeoutKeys, func(key string, _, v *yaml.Node) {
-				d := p.duration(v, "timeout."+key, key != "write")
+				d := p.duration(v, "timeout."+key, true)
 				switch key {
 				case "connect":
 					cfg.Timeout.Connect = d
@@ -156,8 +182,12 @@ func Parse(file string, data []byte) (*Config, error) {
 					cfg.Timeout.Client = d
 				case "http_request":
 					cfg.Timeout.HTTPRequest = d
+				case "body":
+					cfg.Timeout.Body = d
 				case "write":
 					cfg.Timeout.Write = d
+				case "tunnel":
+					cfg.Timeout.Tunnel = d
 				}
 			})
 		case "check":
@@ -189,8 +219,8 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "services"}
-	timeoutKeys = []string{"connect", "server", "client", "http_request", "write"}
+	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "services"}
+	timeoutKeys = []string{"connect", "server", "client", "http_request", "body", "write", "tunnel"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
 	serviceKeys = []string{"virtual_host", "servers", "cookie", "balance", "health_check"}
 	serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -474,8 +504,11 @@ func (c *Config) NeedsRestart(old *Config) []string {
 	if old.Admin != c.Admin {
 		keys = append(keys, "admin")
 	}
-	if old.MaxConn != c.MaxConn {
+	if old.MaxConn != c.MaxConn || old.MaxConnPerIP != c.MaxConnPerIP {
 		keys = append(keys, "maxconn")
+	}
+	if old.BodyMinRate != c.BodyMinRate || old.ServerName != c.ServerName || old.Engine != c.Engine {
+		keys = append(keys, "body_min_rate, server_name, engine")
 	}
 	if old.MaxHeaderBytes != c.MaxHeaderBytes {
 		keys = append(keys, "max_header_bytes")
@@ -486,6 +519,21 @@ func (c *Config) NeedsRestart(old *Config) []string {
 	return keys
 }
 
+// validServerName accepts a host name (letters, digits, '-', '.'), the Host a server
+// receives for an HTTP/1.0 request that named none.
+func validServerName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // Summary describes the configuration in a few lines, for -check.
 func (c *Config) Summary() string {
 	var b strings.Builder
@@ -493,9 +541,10 @@ func (c *Config) Summary() string {
 	if admin == "" {
 		admin = "off"
 	}
-	fmt.Fprintf(&b, "%s: ok\nlisten %s, admin %s, maxconn %d, retries %d\n", c.File, c.Listen, admin, c.MaxConn, c.Retries)
-	fmt.Fprintf(&b, "timeouts: connect %v, server %v, client %v, http_request %v, write %v\n",
-		c.Timeout.Connect, c.Timeout.Server, c.Timeout.Client, c.Timeout.HTTPRequest, c.Timeout.Write)
+	fmt.Fprintf(&b, "%s: ok\nlisten %s (engine %s), admin %s, maxconn %d (%d per client address), retries %d\n",
+		c.File, c.Listen, c.Engine, admin, c.MaxConn, c.MaxConnPerIP, c.Retries)
+	fmt.Fprintf(&b, "timeouts: connect %v, server %v, client %v, http_request %v, body %v (then %d bytes/s), write %v, tunnel %v\n",
+		c.Timeout.Connect, c.Timeout.Server, c.Timeout.Client, c.Timeout.HTTPRequest, c.Timeout.Body, c.BodyMinRate, c.Timeout.Write, c.Timeout.Tunnel)
 	for _, s := range c.Services {
 		var rules []string
 		for _, r := range s.rules {

@@ -1,6 +1,7 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -31,6 +32,9 @@ type Options struct {
 	// request. nil: discard.
 	Logger    *slog.Logger
 	AccessLog bool
+	// Limits bound a client's request body and writes; zero fields take their
+	// defaults.
+	Limits Limits
 }
 
 // Handler is the proxy's http.Handler. Its table can be swapped at any time
@@ -41,12 +45,13 @@ type Handler struct {
 	transport http.RoundTripper
 	logger    *slog.Logger
 	accessLog atomic.Bool
+	limits    Limits
 }
 
 // NewHandler makes a Handler with an empty table: every request gets 404 until
 // SetTable.
 func NewHandler(o Options) *Handler {
-	h := &Handler{transport: o.Transport, logger: o.Logger}
+	h := &Handler{transport: o.Transport, logger: o.Logger, limits: o.Limits.WithDefaults()}
 	h.accessLog.Store(o.AccessLog)
 	if h.transport == nil {
 		h.transport = NewTransport(TransportOptions{})
@@ -97,6 +102,10 @@ type call struct {
 	// complete is set when ReverseProxy returned normally (the answer went
 	// out whole).
 	complete bool
+	// hostless: an HTTP/1.0 request without Host (it goes out with the
+	// server name, and without X-Forwarded-Host).
+	hostless bool
+	body     *clientBody // nil: the request has no body
 }
 
 type callKey struct{}
@@ -112,12 +121,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := time.Now()
+	if r.Host == "" && r.ProtoAtLeast(1, 1) {
+		// net/http refuses a missing Host on HTTP/1.1 but lets an empty one
+		// through; a server would get its own address as Host instead.
+		w.Header().Set("Connection", "close")
+		plain(w, http.StatusBadRequest, "bad request: missing, empty, repeated or malformed Host")
+		return
+	}
 	svc, ok := h.table.Load().Match(r.Host, r.URL.Path)
 	if !ok {
 		p := r.URL.EscapedPath()
-		if len(p) > 200 {
-			p = p[:200] + "..."
-		}
 		plain(w, http.StatusNotFound, NoRouteText(p))
 		if h.accessLog.Load() {
 			h.logger.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "service", "", "dur_ms", ms(time.Since(start)))
@@ -125,11 +138,42 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &call{svc: svc}
+	if r.Host == "" {
+		c.hostless = true
+		r.Host = h.limits.ServerName
+	}
+	rc := http.NewResponseController(w)
+	if len(r.TransferEncoding) > 0 {
+		// net/http drops a Content-Length sent with Transfer-Encoding and
+		// goes on; RFC 9112 §6.3 says to close the connection after such a
+		// request, and this engine cannot tell them apart from a plain
+		// chunked one: it closes after every chunked request.
+		w.Header().Set("Connection", "close")
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		c.body = &clientBody{rc: r.Body, ctl: rc, limits: &h.limits, start: start}
+		r.Body = c.body
+	}
+	w = &clientWriter{ResponseWriter: w, ctl: rc, timeout: h.limits.WriteTimeout}
 	// Deferred: ReverseProxy aborts a response whose body copy fails (the
 	// server died mid-body, the client left) with panic(http.ErrAbortHandler),
 	// and the server's slot and the counters must be given back anyway.
 	defer h.finish(r, c, start)
-	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, c)))
+	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if c.body != nil && r.ContentLength > 0 && r.ContentLength <= BufferedBody {
+		// Read whole before a server is chosen (see BufferedBody).
+		b, err := io.ReadAll(io.LimitReader(c.body, r.ContentLength))
+		if err != nil || int64(len(b)) < r.ContentLength {
+			if c.body.failed() == 0 {
+				c.body.fault.Store(http.StatusBadRequest)
+			}
+			h.errorHandler(w, r, err)
+			c.complete = true
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	h.proxy.ServeHTTP(w, r)
 	c.complete = true
 }
 
@@ -149,7 +193,15 @@ func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 		if c.srv != nil {
 			id = c.srv.ID()
 		}
-		LogRequest(h.logger, r.Method, r.URL.EscapedPath(), c.status, c.svc.Name, id, c.sticky, d, !c.complete)
+		logged := c.status
+		if !c.complete {
+			// Cut short after the head went out: the log says who cut it.
+			logged = http.StatusBadGateway
+			if r.Context().Err() != nil {
+				logged = statusClientGone
+			}
+		}
+		LogRequest(h.logger, r.Method, r.URL.EscapedPath(), logged, c.svc.Name, id, c.sticky, d, !c.complete)
 	}
 }
 
@@ -165,6 +217,9 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = prior
 	}
 	pr.SetXForwarded()
+	if c.hostless {
+		pr.Out.Header.Del("X-Forwarded-Host") // the client named no host
+	}
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = "" // set per attempt
 	// pr.Out.Host is the client's Host, passed on unchanged.
@@ -235,11 +290,23 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	var ne net.Error
 	var de *DialError
 	switch {
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads an answer.
-		c.status = statusClientGone
-		w.WriteHeader(statusClientGone)
+	case c.body != nil && c.body.failed() != 0:
+		// Reading the client's body failed (it stalled, was malformed or cut
+		// short): the client's fault, a 4xx, and nothing against the server.
+		c.status = c.body.failed()
+		w.Header().Set("Connection", "close")
+		if c.status == http.StatusRequestTimeout {
+			plain(w, c.status, "request timeout: the request body stalled")
+		} else {
+			plain(w, c.status, "bad request: malformed or incomplete request body")
+		}
+		h.logger.Debug("request failed: the client's body", "service", c.svc.Name, "status", c.status, "err", err)
 		return
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads an answer, and none is sent
+		// (an empty 200 would be, if the handler just returned).
+		c.status = statusClientGone
+		panic(http.ErrAbortHandler)
 	case errors.Is(err, errNoServer):
 		c.status = http.StatusServiceUnavailable
 		plain(w, c.status, NoServerText(c.svc.Name))

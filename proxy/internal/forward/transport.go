@@ -181,6 +181,13 @@ func (t retrier) afterFailure(req *http.Request, body *retryBody, b *backend.Bac
 	}
 	var de *DialError
 	if !errors.As(err, &de) || !unread || clientGone {
+		if !clientGone && isTimeout(err) && !errors.As(err, &de) {
+			// No answer within timeout.server: a hung server, which a TCP
+			// check alone would keep in rotation.
+			if b.Stalled() {
+				t.h.logger.Warn("server down: no answer within timeout.server", "service", callFrom(req.Context()).svc.Name, "server", b.ID(), "addr", b.Addr())
+			}
+		}
 		b.Release()
 		return giveUp
 	}

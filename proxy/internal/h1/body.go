@@ -27,7 +27,13 @@ type bodyStream struct {
 
 var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
+// startBody starts streaming the body. While it streams, its goroutine bounds the
+// wait for the answer: no deadline until then (the body's own bounds bound the
+// client), timeout.server from the moment the body is sent whole, at once when it
+// fails.
 func startBody(c *conn, bc *bconn, n int, rb requestBody) *bodyStream {
+	bc.nc.SetReadDeadline(time.Time{}) // before the answer's read starts: a pooled one may be past
+	bc.dl.r = time.Time{}
 	bs := &bodyStream{done: make(chan struct{})}
 	go bs.run(c, bc, rb)
 	return bs
@@ -40,13 +46,16 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 	buf := *bp
 	left := rb.length - int64(rb.inBuf) // known length: what is still to come
 	ch := rb.ch                         // chunked: the state after the buffered part
+	start, got := rb.start, int64(rb.inBuf)
 	for {
 		want := buf
 		if rb.length > 0 && int64(len(want)) > left {
 			want = want[:left]
 		}
-		c.dl.read(c.nc, time.Now(), c.s.o.BodyTimeout)
+		// Not lazily: the minimum rate moves the deadline with every read.
+		c.nc.SetReadDeadline(c.s.o.Limits.BodyDeadline(start, time.Now(), got))
 		m, err := c.nc.Read(want)
+		got += int64(m)
 		if m > 0 {
 			k, done := m, false
 			if rb.length > 0 {
@@ -62,13 +71,17 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 			}
 			bc.dl.write(bc.nc, time.Now(), c.s.o.ServerTimeout)
 			if _, werr := bc.nc.Write(buf[:k]); werr != nil {
-				bs.err = werr // the server's side: its answer (or none) tells
+				// The server's side (it stopped reading, or closed): its answer,
+				// or its silence, tells.
+				bs.err = werr
+				bc.nc.SetReadDeadline(time.Now().Add(c.s.o.ServerTimeout))
 				return
 			}
 			if done {
 				if k < m {
 					bs.left = append([]byte(nil), buf[k:m]...)
 				}
+				bc.nc.SetReadDeadline(time.Now().Add(c.s.o.ServerTimeout))
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package h1
 import (
 	"errors"
 	"net"
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,10 @@ type conn struct {
 	req  head
 	resp head
 	scr  []byte // scratch: the decoded path for routing, a merged Cache-Control
+	// headAt is when the current request's head was whole: its body's time
+	// starts there.
+	headAt time.Time
+	state  http.ConnState // as last told to Options.ConnState
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -48,7 +53,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	defer c.s.forget(c)
-	defer c.nc.Close()
+	defer func() {
+		c.nc.Close()
+		c.s.o.ConnState(c.nc, http.StateClosed)
+	}()
+	c.s.o.ConnState(c.nc, http.StateNew)
+	c.state = http.StateNew
 	for {
 		n, ok := c.readHead()
 		if !ok {
@@ -69,7 +79,11 @@ func (c *conn) readHead() (int, bool) {
 	var started time.Time // the head's first byte
 	for {
 		if c.r < c.w {
+			if c.state != http.StateActive {
+				c.setState(http.StateActive)
+			}
 			if n, res := headEnd(c.buf[c.r:c.w], resume); n > 0 {
+				c.headAt = time.Now()
 				return n, true
 			} else {
 				resume = res
@@ -85,6 +99,9 @@ func (c *conn) readHead() (int, bool) {
 		now := time.Now()
 		if c.r == c.w {
 			c.idle.Store(true)
+			if c.state == http.StateActive {
+				c.setState(http.StateIdle)
+			}
 			if c.s.closing.Load() {
 				return 0, false
 			}
@@ -103,6 +120,12 @@ func (c *conn) readHead() (int, bool) {
 			return 0, false
 		}
 	}
+}
+
+// setState tells Options.ConnState (the limiter) what the connection does now.
+func (c *conn) setState(st http.ConnState) {
+	c.state = st
+	c.s.o.ConnState(c.nc, st)
 }
 
 // makeRoom makes space after buf[w]: it moves the unread bytes to the front
@@ -204,15 +227,16 @@ var slash = []byte("/")
 // requestBody says how the request's body is framed and how much of it is
 // already in the read buffer after the head.
 type requestBody struct {
-	length   int64 // -1: chunked; 0: none
-	inBuf    int   // body bytes in buf after the head (up to the body's end)
-	complete bool  // the whole body is in buf
+	start    time.Time // when the head was read: the body's time starts there
+	length   int64     // -1: chunked; 0: none
+	inBuf    int       // body bytes in buf after the head (up to the body's end)
+	complete bool      // the whole body is in buf
 	ch       chunked
 }
 
 func (c *conn) bodyOf(n int) (requestBody, error) {
 	h := &c.req
-	rb := requestBody{}
+	rb := requestBody{start: c.headAt}
 	avail := c.w - c.r - n
 	switch {
 	case h.chunked:
@@ -230,6 +254,44 @@ func (c *conn) bodyOf(n int) (requestBody, error) {
 		rb.complete = true
 	}
 	return rb, nil
+}
+
+// errBodyTimeout is a request body that stalled, or fell below body_min_rate.
+var errBodyTimeout = errors.New("request body timeout")
+
+// readSmallBody reads the rest of a body of known length, no larger than
+// forward.BufferedBody, into the read buffer before any server is chosen, as
+// nginx buffers request bodies: a client that sends a head and then its body
+// slowly, or never, holds no connection to a server. The head stays where it is.
+func (c *conn) readSmallBody(n int, rb requestBody) (requestBody, error) {
+	need := c.r + n + int(rb.length)
+	if need > len(c.buf) {
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
+		}
+		if n+int(rb.length) > len(c.buf) {
+			nb := make([]byte, n+int(rb.length)+clientBuf)
+			c.w = copy(nb, c.buf[:c.w])
+			c.buf = nb
+		}
+	}
+	got := int64(rb.inBuf)
+	for got < rb.length {
+		c.nc.SetReadDeadline(c.s.o.Limits.BodyDeadline(rb.start, time.Now(), got))
+		m, err := c.nc.Read(c.buf[c.w:min(len(c.buf), c.r+n+int(rb.length))])
+		c.w += m
+		got += int64(m)
+		if err != nil && got < rb.length {
+			c.dl.r = time.Time{} // set above, not lazily: the next read sets its own
+			if isTimeout(err) {
+				return rb, errBodyTimeout
+			}
+			return rb, err
+		}
+	}
+	c.dl.r = time.Time{}
+	return c.bodyOf(n)
 }
 
 // answerOwn answers a request the proxy serves itself (the health path).
@@ -337,7 +399,7 @@ func (c *conn) writeText(status int, msg string, close bool) {
 		o = append(o, '\n')
 	}
 	c.out = o
-	c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+	c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 	c.nc.Write(o)
 }
 
@@ -396,13 +458,22 @@ const (
 // proxy forwards the request whose head is buf[r:r+n] to a server of svc and
 // relays the answer. It reports whether the connection may carry another.
 func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
-	b := c.buf[c.r : c.r+n]
 	rb, err := c.bodyOf(n)
+	if err == nil && !rb.complete && rb.length > 0 && rb.length <= forward.BufferedBody {
+		rb, err = c.readSmallBody(n, rb)
+	}
 	if err != nil {
-		c.reject(badRequest("bad request: malformed chunked body"))
-		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
+		// The client's fault, counted first: a client holding the answer
+		// finds it in /stats. No server was contacted.
+		se := badRequest("bad request: malformed or incomplete request body")
+		if errors.Is(err, errBodyTimeout) {
+			se = &statusError{408, "request timeout: the request body stalled"}
+		}
+		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), se.status, time.Since(start))
+		c.reject(se)
 		return false
 	}
+	b := c.buf[c.r : c.r+n]
 
 	// The server the cookie asks for: the first id naming an available one.
 	var pinned *backend.Backend
@@ -469,6 +540,10 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			// body goes to another server, as the std engine does.
 			bk.ReleaseFailed()
 		default:
+			if failure == attemptTimeout && bk.Stalled() {
+				// A hung server, which a TCP check alone would keep in rotation.
+				c.s.o.Logger.Warn("server down: no answer within timeout.server", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
+			}
 			bk.Release()
 			return c.failed(n, svc, failure, sticky, start, bs)
 		}
@@ -540,20 +615,21 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 	if bs != nil {
 		bs.stop(c, nil)
 	}
-	if msg != "" {
-		c.writeText(status, msg, true)
-		c.linger()
-	}
 	if status >= 500 {
-		c.s.o.Logger.Warn("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Warn("request failed", "service", svc.Name, "status", status, "err", why.String())
 	} else {
-		c.s.o.Logger.Debug("request failed", "route", svc.Name, "status", status, "err", why.String())
+		c.s.o.Logger.Debug("request failed", "service", svc.Name, "status", status, "err", why.String())
 	}
+	// Counted and logged first: a client holding the answer finds it in /stats.
 	d := time.Since(start)
 	svc.Counters.Record(sticky, status, d)
 	if c.s.o.AccessLog() {
 		b := c.buf[c.r : c.r+n]
 		forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)
+	}
+	if msg != "" {
+		c.writeText(status, msg, true)
+		c.linger()
 	}
 	return false
 }
@@ -617,7 +693,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 				}
 				// 100 Continue, 103 Early Hints: pass on, then wait for the
 				// final answer.
-				c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+				c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 				if _, err := c.nc.Write(bc.buf[bc.r : bc.r+k]); err != nil {
 					return attemptGone
 				}
@@ -641,7 +717,11 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 				bc.buf = nb
 			}
 		}
-		bc.dl.read(bc.nc, now, c.s.o.ServerTimeout)
+		if bs == nil {
+			// With a body streaming, the body's goroutine bounds this read:
+			// timeout.server starts once the request is sent whole.
+			bc.dl.read(bc.nc, now, c.s.o.ServerTimeout)
+		}
 		m, err := bc.nc.Read(bc.buf[bc.w:])
 		bc.w += m
 		if err != nil && m == 0 {

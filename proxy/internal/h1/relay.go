@@ -3,6 +3,7 @@ package h1
 import (
 	"errors"
 	"io"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -104,7 +105,7 @@ func (c *conn) composeRequest(dst, b []byte, svc *forward.Service, rb requestBod
 		// HTTP/1.0 without Host: the proxy's own name, never a server's
 		// address (which a server would echo to the client).
 		dst = append(dst, "Host: "...)
-		dst = append(dst, c.s.o.ServerName...)
+		dst = append(dst, c.s.o.Limits.ServerName...)
 		dst = append(dst, "\r\n"...)
 	}
 	dst = append(dst, "X-Forwarded-For: "...)
@@ -136,6 +137,13 @@ func (c *conn) composeRequest(dst, b []byte, svc *forward.Service, rb requestBod
 	n := h.size
 	return append(dst, c.buf[c.r+n:c.r+n+rb.inBuf]...)
 }
+
+// errClientWrite marks a relay that failed writing to the client (it left).
+var errClientWrite = errors.New("writing to the client")
+
+// statusClientGone is logged for a request whose client left before its answer
+// was whole (nginx's 499); nobody receives it.
+const statusClientGone = 499
 
 // body framings of a response.
 type framing uint8
@@ -270,9 +278,9 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	// holding it finds it in /stats; a failed write un-counts it.
 	counted := ended && !upgrade
 	if counted {
-		c.finish(n, svc, srv, st, resp.status, start)
+		c.finish(n, svc, srv, st, resp.status, resp.status, start)
 	}
-	c.dl.write(c.nc, now, c.s.o.WriteTimeout)
+	c.dl.write(c.nc, now, c.s.o.Limits.WriteTimeout)
 	_, werr := c.nc.Write(o)
 	if werr == nil && len(avail) > 0 {
 		_, werr = c.nc.Write(avail)
@@ -284,15 +292,15 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		if werr != nil {
 			bc.nc.Close()
 			srv.Release()
-			c.finish(n, svc, srv, st, 0, start)
+			c.finish(n, svc, srv, st, 0, statusClientGone, start)
 			return false
 		}
 		return c.tunnel(n, svc, srv, bc, st, start)
 	}
 
 	complete := werr == nil
+	var err error
 	if complete && !ended {
-		var err error
 		switch fr {
 		case framedLength:
 			err = c.copyLength(bc, left)
@@ -309,6 +317,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		if !bs.wait(c, bc) {
 			keep = false
 		}
+		bc.dl = deadline{} // the body's goroutine set them: the next use sets its own
 	} else if !rb.complete {
 		keep = false
 	}
@@ -319,12 +328,18 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		bc.nc.Close()
 	}
 	srv.Release()
-	status := resp.status
+	status, logged := resp.status, resp.status
 	if !complete {
-		status, keep = 0, false
+		// Cut short after the head went out: counted with the answers that
+		// did not arrive whole, logged as who cut it (nginx's 499: the
+		// client left; 502: the server did).
+		status, keep, logged = 0, false, http.StatusBadGateway
+		if werr != nil || errors.Is(err, errClientWrite) {
+			logged = statusClientGone
+		}
 	}
 	if !counted {
-		c.finish(n, svc, srv, st, status, start)
+		c.finish(n, svc, srv, st, status, logged, start)
 	}
 	if keep {
 		c.consume(n + rb.inBuf)
@@ -335,13 +350,13 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	return keep
 }
 
-// finish records a request that a server answered (status 0: not whole). The
-// request head must still be at buf[r:r+n] (n 0: it is not).
-func (c *conn) finish(n int, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status int, start time.Time) {
+// finish records a request that a server answered: counted with status (0: not
+// whole), logged with logged. The request head must still be at buf[r:r+n].
+func (c *conn) finish(n int, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status, logged int, start time.Time) {
 	d := time.Since(start)
 	svc.Counters.Record(st, status, d)
 	if c.s.o.AccessLog() {
-		c.logRequest(c.buf[c.r:c.r+n], svc, srv, st, status, d)
+		c.logRequest(c.buf[c.r:c.r+n], svc, srv, st, logged, status == 0, d)
 	}
 }
 
@@ -370,9 +385,9 @@ func (c *conn) copyLength(bc *bconn, left int64) error {
 		m, err := bc.nc.Read(bc.buf[:min(int64(len(bc.buf)), left)])
 		if m > 0 {
 			left -= int64(m)
-			c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+			c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 			if _, werr := c.nc.Write(bc.buf[:m]); werr != nil {
-				return werr
+				return errors.Join(errClientWrite, werr)
 			}
 		}
 		if err != nil && left > 0 {
@@ -395,9 +410,9 @@ func (c *conn) copyChunked(bc *bconn, ch *chunked) error {
 				return serr
 			}
 			bc.r, bc.w = k, m // bytes past the end mean the connection is not reusable
-			c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+			c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 			if _, werr := c.nc.Write(bc.buf[:k]); werr != nil {
-				return werr
+				return errors.Join(errClientWrite, werr)
 			}
 			if done {
 				return nil
@@ -416,9 +431,9 @@ func (c *conn) copyUntilClose(bc *bconn) error {
 		bc.dl.read(bc.nc, time.Now(), c.s.o.ServerTimeout)
 		m, err := bc.nc.Read(bc.buf)
 		if m > 0 {
-			c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+			c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 			if _, werr := c.nc.Write(bc.buf[:m]); werr != nil {
-				return werr
+				return errors.Join(errClientWrite, werr)
 			}
 		}
 		if errors.Is(err, io.EOF) {
@@ -438,13 +453,14 @@ func (c *conn) tunnel(n int, svc *forward.Service, srv *backend.Backend, bc *bco
 		b := c.buf[c.r : c.r+n]
 		method, path = string(c.req.method.of(b)), string(c.req.path.of(b))
 	}
+	c.setState(http.StateHijacked)
 	// What the client sent after its head already belongs to the new protocol.
 	c.consume(n)
 	if c.r < c.w {
 		bc.nc.Write(c.buf[c.r:c.w])
 		c.r, c.w = 0, 0
 	}
-	timeout := c.s.o.TunnelTimeout
+	timeout := c.s.o.Limits.TunnelTimeout
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		buf := c.buf
@@ -490,10 +506,10 @@ func (c *conn) tunnel(n int, svc *forward.Service, srv *backend.Backend, bc *bco
 }
 
 // logRequest writes the access log line of the request whose head is b.
-func (c *conn) logRequest(b []byte, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status int, d time.Duration) {
+func (c *conn) logRequest(b []byte, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status int, aborted bool, d time.Duration) {
 	id := ""
 	if srv != nil {
 		id = srv.ID()
 	}
-	forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, id, st, d, status == 0)
+	forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, id, st, d, aborted)
 }

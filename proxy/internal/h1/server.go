@@ -30,13 +30,16 @@ type Options struct {
 	ServerTimeout  time.Duration // 50s: from the request sent to the response head, and between reads of the response body (504 before the head)
 	IdleTimeout    time.Duration // 50s: a kept-alive client connection waiting for its next request
 	HeaderTimeout  time.Duration // 10s: from a request's first byte to the end of its head (408)
-	BodyTimeout    time.Duration // 10s: the longest pause while reading a request body (408)
-	WriteTimeout   time.Duration // 30s: the longest a write to the client may block (a client that stops reading)
-	TunnelTimeout  time.Duration // 1h: an upgraded connection (websocket) with no traffic either way
+	// Limits bound the request body (408), the writes to the client, tunnels, and
+	// name the Host of an HTTP/1.0 request without one: the same as the std
+	// engine's.
+	Limits forward.Limits
 
-	// ServerName is the Host sent for an HTTP/1.0 request that has none, as
-	// nginx falls back to its server_name: never an address of ours. "": localhost.
-	ServerName string
+	// ConnState, when set, is told when a connection starts (http.StateNew), gets
+	// the first byte of a request (StateActive), waits for the next one
+	// (StateIdle), is upgraded (StateHijacked) and ends (StateClosed), as
+	// net/http's Server.ConnState is, so one limiter serves both engines.
+	ConnState func(net.Conn, http.ConnState)
 }
 
 func (o Options) withDefaults() Options {
@@ -49,14 +52,12 @@ func (o Options) withDefaults() Options {
 	def(&o.ServerTimeout, 50*time.Second)
 	def(&o.IdleTimeout, 50*time.Second)
 	def(&o.HeaderTimeout, 10*time.Second)
-	def(&o.BodyTimeout, 10*time.Second)
-	def(&o.WriteTimeout, 30*time.Second)
-	def(&o.TunnelTimeout, time.Hour)
+	o.Limits = o.Limits.WithDefaults()
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = 32 << 10
 	}
-	if o.ServerName == "" {
-		o.ServerName = "localhost"
+	if o.ConnState == nil {
+		o.ConnState = func(net.Conn, http.ConnState) {}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -55,8 +55,9 @@ type Checker struct {
 	Service string       // for the log
 	Logger  *slog.Logger // nil: discard
 
-	client  *http.Client
-	records map[*backend.Backend]*record
+	client     *http.Client // built once, by httpClient
+	clientOnce sync.Once
+	records    map[*backend.Backend]*record
 }
 
 type record struct {
@@ -86,9 +87,6 @@ func (c *Checker) Round(ctx context.Context) {
 	if c.records == nil {
 		c.records = map[*backend.Backend]*record{}
 	}
-	if c.Path != "" && c.client == nil {
-		c.client = newClient() // before the checks run in parallel
-	}
 	all := c.Pool.Backends()
 	results := make([]error, len(all))
 	var wg sync.WaitGroup
@@ -96,7 +94,7 @@ func (c *Checker) Round(ctx context.Context) {
 		if b.State() == backend.Draining {
 			continue
 		}
-		wg.Go(func() { results[i] = c.check(ctx, b.Addr()) })
+		wg.Go(func() { results[i] = c.check(ctx, b.Addr(), b.IsStalled()) })
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
@@ -152,10 +150,15 @@ func (c *Checker) apply(b *backend.Backend, err error) {
 	}
 }
 
-// check runs one check against addr.
-func (c *Checker) check(ctx context.Context, addr string) error {
+// check runs one check against addr. A server that stalled (it took a request and
+// did not answer it in time) must answer HTTP to pass even a TCP check: any status
+// to a GET of /, within the check's timeout, as a hung server would never answer.
+func (c *Checker) check(ctx context.Context, addr string, stalled bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
+	if c.Path == "" && stalled {
+		return c.answers(ctx, addr)
+	}
 	if c.Path == "" {
 		var d net.Dialer
 		conn, err := d.DialContext(ctx, "tcp", addr)
@@ -169,7 +172,7 @@ func (c *Checker) check(ctx context.Context, addr string) error {
 		return err
 	}
 	req.Header.Set("User-Agent", "swarm-affinity-proxy/health")
-	resp, err := c.client.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return err
 	}
@@ -179,6 +182,30 @@ func (c *Checker) check(ctx context.Context, addr string) error {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// answers checks that the server at addr answers an HTTP request at all.
+func (c *Checker) answers(ctx context.Context, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "swarm-affinity-proxy/health")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("no HTTP answer from a server that stalled: %w", err)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+func (c *Checker) httpClient() *http.Client {
+	c.clientOnce.Do(func() {
+		if c.client == nil {
+			c.client = newClient()
+		}
+	})
+	return c.client
 }
 
 func newClient() *http.Client {
