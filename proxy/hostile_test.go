@@ -78,14 +78,16 @@ func (s *bodyServer) requests() int {
 	return len(s.bodies)
 }
 
-func (s *bodyServer) last() (body string, err error, h http.Header, host string) {
+// last is the last request the server got: its body, headers, Host and the error
+// reading its body.
+func (s *bodyServer) last() (body string, h http.Header, host string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.bodies) == 0 {
-		return "", nil, nil, ""
+		return "", nil, "", nil
 	}
 	i := len(s.bodies) - 1
-	return s.bodies[i], s.errs[i], s.headers[i], s.hosts[i]
+	return s.bodies[i], s.headers[i], s.hosts[i], s.errs[i]
 }
 
 // rawConn connects to a proxy's URL from the local address ip.
@@ -203,7 +205,7 @@ func TestAnUploadBelowTheMinimumRateIsCutOneThatKeepsMovingIsNot(t *testing.T) {
 		if status, took := send(1000, 100*time.Millisecond, 20000); status != 200 || took < 1500*time.Millisecond {
 			t.Errorf("an upload at 10 kB/s: %d after %v, want 200 after about 2s", status, took)
 		}
-		if body, err, _, _ := srv.last(); len(body) != 20000 || err != nil {
+		if body, _, _, err := srv.last(); len(body) != 20000 || err != nil {
 			t.Errorf("the server got %d bytes (%v), want the whole 20000", len(body), err)
 		}
 	})
@@ -312,7 +314,7 @@ func TestTheServerNeverSeesAnAddressOfOursAsHost(t *testing.T) {
 		c = rawConn(t, "127.0.0.1", front)
 		io.WriteString(c, "GET /service1 HTTP/1.0\r\n\r\n")
 		status, body, _ := readAnswer(t, c, 2*time.Second)
-		_, _, h, host := srv.last()
+		_, h, host, _ := srv.last()
 		if status != 200 || host != "proxy.example" {
 			t.Fatalf("HTTP/1.0 without Host: %d %q, server got Host %q, want 200 and server_name", status, body, host)
 		}
@@ -421,7 +423,7 @@ func TestContentLengthWithTransferEncodingEndsTheConnection(t *testing.T) {
 				t.Errorf("got %d, server saw %d requests, want 400 and nothing forwarded", resp.StatusCode, srv.requests())
 			}
 		case "std": // net/http reads it as chunked and drops the length
-			if _, _, h, _ := srv.last(); resp.StatusCode != 200 || h.Get("Content-Length") != "" {
+			if _, h, _, _ := srv.last(); resp.StatusCode != 200 || h.Get("Content-Length") != "" {
 				t.Errorf("got %d, server saw Content-Length %q, want 200 without it", resp.StatusCode, h.Get("Content-Length"))
 			}
 		}
