@@ -115,8 +115,14 @@ func (b backends) env() []string {
 		"SERVICE2_A=" + b.Service2A, "SERVICE2_B=" + b.Service2B}
 }
 
-// ourProxy starts bin/proxy with bench/proxy.yaml, its ${...} filled in.
+// ourProxy starts bin/proxy with bench/proxy.yaml, its ${...} filled in, on the
+// fast engine (the default).
 func (h *Harness) ourProxy(ctx context.Context, b backends) (*Server, error) {
+	return h.ourProxyOn(ctx, "fast", b)
+}
+
+// ourProxyOn starts bin/proxy with bench/proxy.yaml on engine ("fast" or "std").
+func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -125,14 +131,14 @@ func (h *Harness) ourProxy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	vars := map[string]string{"PROXY_LISTEN": addr, "SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
+	vars := map[string]string{"PROXY_LISTEN": addr, "PROXY_ENGINE": engine, "SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
 		"SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
 	cfg := os.Expand(string(tmpl), func(k string) string { return vars[k] })
 	path := filepath.Join(h.tmp, "proxy-"+strings.Split(addr, ":")[1]+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	s, err := startServer(ctx, "our proxy", addr, h.opt.ServerCPU,
+	s, err := startServer(ctx, "our proxy ("+engine+")", addr, h.opt.ServerCPU,
 		[]string{"LOG_LEVEL=warn", "SERVER_ID_KEY=" + h.idKey, "PROXY_CONFIG=" + path, "ADMIN="},
 		"http://"+addr+"/", filepath.Join(h.opt.RepoBin, "proxy"), "-config", path)
 	if err != nil {

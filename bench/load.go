@@ -64,6 +64,9 @@ type Run struct {
 	// CPUusPerReq is the CPU time (user+system) the measured process used per
 	// request during the run, in microseconds; 0 when not measured.
 	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
+	// CtxSwPerReq is its context switches (voluntary and not, every thread) per
+	// request during the run.
+	CtxSwPerReq float64 `json:"ctxsw_per_req,omitempty"`
 }
 
 // Stat sums up the repetitions of one figure: the median and the range.
@@ -108,8 +111,10 @@ func (l Load) repeat(ctx context.Context, r WrkRun, reps int, warmup time.Durati
 	var runs []Run
 	for range reps {
 		var cpu0 time.Duration
+		var sw0 int64
 		if cpuOf != nil {
 			cpu0, _ = cpuOf.CPUTime()
+			sw0, _ = cpuOf.CtxSwitches()
 		}
 		res, err := l.Run(ctx, r)
 		if err != nil {
@@ -121,7 +126,9 @@ func (l Load) repeat(ctx context.Context, r WrkRun, reps int, warmup time.Durati
 		run := Run{RPS: res.RPS, P50ms: ms(res.P50), P99ms: ms(res.P99), Requests: res.Requests, Errors: res.Errors()}
 		if cpuOf != nil && res.Requests > 0 {
 			cpu1, _ := cpuOf.CPUTime()
+			sw1, _ := cpuOf.CtxSwitches()
 			run.CPUusPerReq = float64((cpu1 - cpu0).Microseconds()) / float64(res.Requests)
+			run.CtxSwPerReq = float64(sw1-sw0) / float64(res.Requests)
 		}
 		if run.Errors*2 > run.Requests {
 			return nil, fmt.Errorf("wrk %s: %d of %d requests failed", r.URL, run.Errors, run.Requests)

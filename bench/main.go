@@ -201,7 +201,7 @@ func preflight(opt Options) error {
 			errs = append(errs, fmt.Errorf("%s not found in %s: run make build", name, opt.RepoBin))
 		}
 	}
-	for _, name := range []string{"hello", "goproxy"} {
+	for _, name := range []string{"hello", "goproxy", "relay", "epollrelay", "fastproxy"} {
 		if _, err := os.Stat(filepath.Join(opt.BenchDir, "bin", name)); err != nil {
 			errs = append(errs, fmt.Errorf("bench/bin/%s not found: run make bench (it builds it)", name))
 		}
@@ -209,9 +209,9 @@ func preflight(opt Options) error {
 	if _, err := os.Stat(filepath.Join(opt.BenchDir, "node", "node_modules", "express-session")); err != nil {
 		errs = append(errs, fmt.Errorf("the Node original's modules are missing: cd bench/node && npm ci"))
 	}
-	for _, tool := range []string{"taskset", "wrk", "haproxy", "node"} {
+	for _, tool := range []string{"taskset", "wrk", "haproxy", "nginx", "caddy", "node"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			errs = append(errs, fmt.Errorf("%s not on PATH: make bench installs wrk and haproxy with apt-get", tool))
+			errs = append(errs, fmt.Errorf("%s not on PATH: make bench installs wrk, haproxy, nginx and caddy with apt-get", tool))
 		}
 	}
 	if n := runtime.NumCPU(); n < 2 {
@@ -238,6 +238,8 @@ func machine(opt Options) Machine {
 	}
 	m.Node = firstLine("node", "--version")
 	m.HAProxy = firstLine("haproxy", "-v")
+	m.Nginx = strings.TrimSpace(combinedFirstLine("nginx", "-v")) // nginx prints its version on stderr
+	m.Caddy = firstLine("caddy", "version")
 	m.Wrk, _ = wrkVersion()
 	m.Build = firstLine(filepath.Join(opt.RepoBin, "proxy"), "-version")
 	return m
@@ -250,6 +252,15 @@ func wrkVersion() (string, error) {
 		return "wrk " + f[1], nil
 	}
 	return "wrk", nil
+}
+
+// combinedFirstLine is firstLine of stdout and stderr together.
+func combinedFirstLine(name string, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	return line
 }
 
 func firstLine(name string, args ...string) string {

@@ -23,6 +23,9 @@ type Server struct {
 	Addr string // 127.0.0.1:port it listens on
 	p    *proc.Process
 	out  *proc.Buffer // the last of its output, for errors
+	// measured is the process whose CPU, memory and context switches are the
+	// server's: its own (0), or the one that does the work (nginx's worker).
+	measured int
 }
 
 // startServer starts argv pinned to cpu with env added to the harness's own, and
@@ -58,8 +61,53 @@ func startServer(ctx context.Context, name, addr, cpu string, env []string, read
 // output is the end of what the server printed.
 func (s *Server) output() string { return strings.TrimSpace(s.out.String()) }
 
-// Pid is the server's process id.
-func (s *Server) Pid() int { return s.p.Pid() }
+// Pid is the process measured as the server: its own, or its worker's.
+func (s *Server) Pid() int {
+	if s.measured != 0 {
+		return s.measured
+	}
+	return s.p.Pid()
+}
+
+// measureChild makes the server's only child process the one measured: nginx's
+// master forks the worker that serves.
+func (s *Server) measureChild() error {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", s.p.Pid(), s.p.Pid()))
+	if err != nil {
+		return fmt.Errorf("%s: its worker process: %w", s.Name, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		return fmt.Errorf("%s: %d child processes, want its one worker", s.Name, len(f))
+	}
+	s.measured, err = strconv.Atoi(f[0])
+	return err
+}
+
+// CtxSwitches is how many times the server's threads were switched off a core, by
+// their own wait (voluntary) or not: a measure of the wake-ups a request costs.
+func (s *Server) CtxSwitches() (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.Pid()))
+	if err != nil {
+		return 0, fmt.Errorf("%s: reading its threads: %w", s.Name, err)
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", s.Pid(), t.Name()))
+		if err != nil {
+			continue // a thread that ended
+		}
+		for line := range strings.Lines(string(b)) {
+			for _, k := range []string{"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"} {
+				if v, ok := strings.CutPrefix(line, k); ok {
+					x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					n += x
+				}
+			}
+		}
+	}
+	return n, nil
+}
 
 // RSS is the server's resident set size (VmRSS of /proc/<pid>/status) in bytes.
 func (s *Server) RSS() (int64, error) {

@@ -33,11 +33,22 @@ type Results struct {
 	// ProxyVsGoProxyHelloRPS compares our proxy with the standard library's bare
 	// ReverseProxy (bench/goproxy), sticky traffic over hello: the Go ceiling.
 	ProxyVsGoProxyHelloRPS float64 `json:"proxy_vs_goproxy_hello_rps,omitempty"`
-	ProxyP99AddedMS        float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
-	HAProxyP99AddedMS      float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
-	ServiceRSSMBAfter1M    float64 `json:"service_rss_mb_after_1m"`
-	NodeRSSMBPer100k       float64 `json:"node_rss_mb_per_100k"`
-	ProxyRSSMB             float64 `json:"proxy_rss_mb"`
+	// Over hello, sticky traffic: ours against the proxies a user would pick
+	// instead, the std engine, and the floors of the engine designs (issue 13).
+	ProxyVsNginxRPS           float64 `json:"proxy_vs_nginx_rps,omitempty"`
+	ProxyVsCaddyRPS           float64 `json:"proxy_vs_caddy_rps,omitempty"`
+	ProxyStdVsHAProxyRPS      float64 `json:"proxy_std_vs_haproxy_rps,omitempty"`
+	ProxyCPUVsHAProxy         float64 `json:"proxy_cpu_vs_haproxy,omitempty"` // CPU µs per request, ours / HAProxy's
+	RelayVsHAProxyRPS         float64 `json:"floor_relay_vs_haproxy_rps,omitempty"`
+	EpollRelayVsHAProxyRPS    float64 `json:"floor_epollrelay_vs_haproxy_rps,omitempty"`
+	FastHTTPVsHAProxyRPS      float64 `json:"floor_fasthttp_vs_haproxy_rps,omitempty"`
+	ProxySlowlorisVsHAProxy   float64 `json:"proxy_slowloris_vs_haproxy_rps,omitempty"` // both under 2,000 slowloris connections
+	ProxySlowlorisVsUnderNone float64 `json:"proxy_slowloris_vs_plain_rps,omitempty"`   // ours under them / ours without
+	ProxyP99AddedMS           float64 `json:"proxy_p99_added_ms"`                       // sticky, over hello
+	HAProxyP99AddedMS         float64 `json:"haproxy_p99_added_ms"`                     // sticky, over hello
+	ServiceRSSMBAfter1M       float64 `json:"service_rss_mb_after_1m"`
+	NodeRSSMBPer100k          float64 `json:"node_rss_mb_per_100k"`
+	ProxyRSSMB                float64 `json:"proxy_rss_mb"`
 
 	Targets []Target      `json:"targets"`
 	Service []Measurement `json:"service"` // scenario 1
@@ -55,6 +66,8 @@ type Machine struct {
 	Go            string  `json:"go"`
 	Node          string  `json:"node"`
 	HAProxy       string  `json:"haproxy"`
+	Nginx         string  `json:"nginx,omitempty"`
+	Caddy         string  `json:"caddy,omitempty"`
 	Wrk           string  `json:"wrk"`
 	Build         string  `json:"build,omitempty"` // bin/proxy -version: the commit built
 }
@@ -134,6 +147,15 @@ func (r *Results) derive() {
 	ours, _ := r.row("proxy/ours-proxy/hello/sticky")
 	ha, _ := r.row("proxy/haproxy/hello/sticky")
 	r.ProxyP99AddedMS, r.HAProxyP99AddedMS = ours.P99AddedMS, ha.P99AddedMS
+	r.ProxyVsNginxRPS = ratio(ours.RPS.Median, r.rps("proxy/nginx/hello/sticky"))
+	r.ProxyVsCaddyRPS = ratio(ours.RPS.Median, r.rps("proxy/caddy/hello/sticky"))
+	r.ProxyStdVsHAProxyRPS = ratio(r.rps("proxy/ours-std/hello/sticky"), ha.RPS.Median)
+	r.ProxyCPUVsHAProxy = ratio(ours.CPUusPerReq, ha.CPUusPerReq)
+	r.RelayVsHAProxyRPS = ratio(r.rps("proxy/relay/hello/sticky"), ha.RPS.Median)
+	r.EpollRelayVsHAProxyRPS = ratio(r.rps("proxy/epollrelay/hello/sticky"), ha.RPS.Median)
+	r.FastHTTPVsHAProxyRPS = ratio(r.rps("proxy/fastproxy/hello/sticky"), ha.RPS.Median)
+	r.ProxySlowlorisVsHAProxy = ratio(r.rps("proxy/ours-proxy/hello/sticky-slowloris"), r.rps("proxy/haproxy/hello/sticky-slowloris"))
+	r.ProxySlowlorisVsUnderNone = ratio(r.rps("proxy/ours-proxy/hello/sticky-slowloris"), ours.RPS.Median)
 	if m, ok := r.memory("service"); ok {
 		r.ServiceRSSMBAfter1M = m.RSSMBAfter
 	}
@@ -163,7 +185,9 @@ func (r *Results) derive() {
 		{"service vs Node original, new visitors (req/s)", r.ServiceVsNodeNewRPS, 5, "service/ours-memory/new", "service/node/new"},
 		{"service vs hello ceiling, returning visitors (req/s)", r.ServiceVsHelloRPS, 0.5, "service/ours-memory/returning", "service/hello/returning"},
 		{"proxy vs HAProxy, sticky over our services (req/s)", r.ProxyVsHAProxyRPS, 0.95, "proxy/ours-proxy/services/sticky", "proxy/haproxy/services/sticky"},
-		{"proxy vs HAProxy, sticky over hello (req/s)", r.ProxyVsHAProxyHelloRPS, 0.75, "proxy/ours-proxy/hello/sticky", "proxy/haproxy/hello/sticky"},
+		{"proxy vs HAProxy, sticky over hello (req/s)", r.ProxyVsHAProxyHelloRPS, 0.9, "proxy/ours-proxy/hello/sticky", "proxy/haproxy/hello/sticky"},
+		{"proxy vs nginx, sticky over hello (req/s)", r.ProxyVsNginxRPS, 1, "proxy/ours-proxy/hello/sticky", "proxy/nginx/hello/sticky"},
+		{"proxy vs Caddy, sticky over hello (req/s)", r.ProxyVsCaddyRPS, 1, "proxy/ours-proxy/hello/sticky", "proxy/caddy/hello/sticky"},
 	} {
 		_, ok1 := r.row(t.num)
 		_, ok2 := r.row(t.den)
@@ -184,6 +208,11 @@ func (r *Results) derive() {
 		}
 		p99.Note = strings.TrimSpace(fmt.Sprintf("ours %+.2f ms, HAProxy %+.2f ms %s", r.ProxyP99AddedMS, r.HAProxyP99AddedMS, p99.Note))
 		r.Targets = append(r.Targets, p99)
+	}
+	if ok1 && r.ProxyCPUVsHAProxy > 0 {
+		t := at("proxy CPU per request vs HAProxy's, sticky over hello", r.ProxyCPUVsHAProxy, 1.3, false, "x")
+		t.Note = fmt.Sprintf("ours %.1f µs, HAProxy %.1f µs", ours.CPUusPerReq, ha.CPUusPerReq)
+		r.Targets = append(r.Targets, t)
 	}
 	if m, ok := r.memory("service"); ok {
 		t := at(fmt.Sprintf("service RSS after %s new visitors (MB)", count(m.Requests)), m.RSSMBAfter, 100, false, " MB")
@@ -220,27 +249,30 @@ func (r *Results) Table(w io.Writer) {
 	fmt.Fprintf(w, "swarm-affinity benchmark, %s, `%s` (%.0f s)\n", r.Date.Format("2006-01-02 15:04 MST"), r.Command, r.Seconds)
 	fmt.Fprintf(w, "machine: %s, %d cores, %s; 1-min load average before the run: %.2f\n",
 		r.Machine.CPUModel, r.Machine.Cores, r.Machine.Kernel, r.Machine.LoadAvgBefore)
-	haproxy := strings.Fields(r.Machine.HAProxy + " ? ? ?")[2] // "HAProxy version 2.6.12-1+deb12u4 2026/10/17 ..."
-	fmt.Fprintf(w, "versions: %s, %s, Node %s, HAProxy %s, %s\n", r.Machine.Build, r.Machine.Go, r.Machine.Node, haproxy, r.Machine.Wrk)
+	haproxy := strings.Fields(r.Machine.HAProxy + " ? ? ?")[2]      // "HAProxy version 2.6.12-1+deb12u4 2026/10/17 ..."
+	nginx := strings.TrimPrefix(r.Machine.Nginx, "nginx version: ") // "nginx version: nginx/1.22.1"
+	caddy := strings.Fields(r.Machine.Caddy + " ?")[0]              // "v2.6.2 h1:..."
+	fmt.Fprintf(w, "versions: %s, %s, Node %s, HAProxy %s, %s, Caddy %s, %s\n", r.Machine.Build, r.Machine.Go, r.Machine.Node, haproxy, nginx, caddy, r.Machine.Wrk)
 	fmt.Fprintf(w, "method: every server pinned to core %s, load generator (%s, 1 thread) to core %s, %d connections, 127.0.0.1;\n",
 		r.Method.ServerCPU, r.Method.LoadGenerator, r.Method.LoadCPU, r.Method.Connections)
 	fmt.Fprintf(w, "        each row: median of %d runs of %gs (±: half the range, relative); access logs off.\n\n",
 		r.Method.Reps, r.Method.DurationSeconds)
 
 	if len(r.Service) > 0 {
-		t := grid{{"1. Service alone", "req/s", "±", "p50 ms", "p99 ms", "errors"}}
+		t := grid{{"1. Service alone", "req/s", "±", "p50 ms", "p99 ms", "CPU µs/req", "ctxsw/req", "errors"}}
 		for _, m := range r.Service {
 			t = append(t, []string{"  " + m.Label, thousands(m.RPS.Median), pct(m.RPS.Spread()),
-				f2(m.P50ms.Median), f2(m.P99ms.Median), fmt.Sprint(m.Errors)})
+				f2(m.P50ms.Median), f2(m.P99ms.Median), fmt.Sprintf("%.1f", m.CPUusPerReq),
+				fmt.Sprintf("%.2f", m.CtxSwPerReq), fmt.Sprint(m.Errors)})
 		}
 		t.write(w)
 	}
 	if len(r.Proxy) > 0 {
-		t := grid{{"2. Proxy, 2 backends", "req/s", "±", "p50 ms", "p99 ms", "p99 added", "CPU µs/req", "RSS MB", "errors"}}
+		t := grid{{"2. Proxy, 2 backends", "req/s", "±", "p50 ms", "p99 ms", "p99 added", "CPU µs/req", "ctxsw/req", "RSS MB", "errors"}}
 		for _, m := range r.Proxy {
 			t = append(t, []string{"  " + m.Label, thousands(m.RPS.Median), pct(m.RPS.Spread()), f2(m.P50ms.Median),
 				f2(m.P99ms.Median), fmt.Sprintf("%+.2f", m.P99AddedMS), fmt.Sprintf("%.1f", m.CPUusPerReq),
-				fmt.Sprintf("%.1f", m.RSSMBAfter), fmt.Sprint(m.Errors)})
+				fmt.Sprintf("%.2f", m.CtxSwPerReq), fmt.Sprintf("%.1f", m.RSSMBAfter), fmt.Sprint(m.Errors)})
 		}
 		t.write(w)
 	}

@@ -14,6 +14,11 @@ func row(key, server string, rps, p99 float64, direct string) Measurement {
 		RPS: Stat{Median: rps, Min: rps * 0.9, Max: rps * 1.1}, P50ms: Stat{Median: 1}, P99ms: Stat{Median: p99}}
 }
 
+func withCPU(m Measurement, us float64) Measurement {
+	m.CPUusPerReq = us
+	return m
+}
+
 func sample() *Results {
 	return &Results{
 		Service: []Measurement{
@@ -24,8 +29,10 @@ func sample() *Results {
 			row("service/hello/returning", "hello", 50000, 2, ""),
 		},
 		Proxy: []Measurement{
-			row("proxy/ours-proxy/hello/sticky", "ours-proxy", 20000, 5, "service/hello/returning"),
-			row("proxy/haproxy/hello/sticky", "haproxy", 25000, 4, "service/hello/returning"),
+			withCPU(row("proxy/ours-proxy/hello/sticky", "ours-proxy", 23000, 5, "service/hello/returning"), 13),
+			withCPU(row("proxy/haproxy/hello/sticky", "haproxy", 25000, 4, "service/hello/returning"), 10),
+			row("proxy/nginx/hello/sticky", "nginx", 20000, 4, "service/hello/returning"),
+			row("proxy/caddy/hello/sticky", "caddy", 25000, 4, "service/hello/returning"),
 		},
 		Memory: []Memory{
 			{Key: "service", Label: "ours", Requests: 1_000_123, RSSMBBefore: 10, RSSMBAfter: 60},
@@ -46,7 +53,10 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 		{"service_vs_node_rps", r.ServiceVsNodeRPS, 6},
 		{"service_vs_node_new_rps", r.ServiceVsNodeNewRPS, 5},
 		{"service_vs_hello_rps", r.ServiceVsHelloRPS, 0.6},
-		{"proxy_vs_haproxy_hello_rps", r.ProxyVsHAProxyHelloRPS, 0.8},
+		{"proxy_vs_haproxy_hello_rps", r.ProxyVsHAProxyHelloRPS, 0.92},
+		{"proxy_vs_nginx_rps", r.ProxyVsNginxRPS, 1.15},
+		{"proxy_vs_caddy_rps", r.ProxyVsCaddyRPS, 0.92},
+		{"proxy_cpu_vs_haproxy", r.ProxyCPUVsHAProxy, 1.3},
 		{"proxy_p99_added_ms", r.ProxyP99AddedMS, 3},
 		{"haproxy_p99_added_ms", r.HAProxyP99AddedMS, 2},
 		{"service_rss_mb_after_1m", r.ServiceRSSMBAfter1M, 60},
@@ -61,12 +71,15 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 		met[tg.Name] = tg.Met
 	}
 	want := map[string]bool{
-		"service vs Node original, returning visitors (req/s)": true,
-		"service vs Node original, new visitors (req/s)":       true,
-		"proxy vs HAProxy, sticky over hello (req/s)":          true,
-		"proxy p99 added vs HAProxy's, sticky over hello":      true, // 3 ms <= 1.5 x 2 ms
-		"service RSS after 1M new visitors (MB)":               true,
-		"image swarm-affinity/proxy:latest (MB)":               false, // not built
+		"service vs Node original, returning visitors (req/s)":  true,
+		"service vs Node original, new visitors (req/s)":        true,
+		"proxy vs HAProxy, sticky over hello (req/s)":           true,
+		"proxy vs nginx, sticky over hello (req/s)":             true,
+		"proxy vs Caddy, sticky over hello (req/s)":             false, // 0.92 < 1
+		"proxy CPU per request vs HAProxy's, sticky over hello": true,  // 13 µs <= 1.3 x 10 µs
+		"proxy p99 added vs HAProxy's, sticky over hello":       true,  // 3 ms <= 1.5 x 2 ms
+		"service RSS after 1M new visitors (MB)":                true,
+		"image swarm-affinity/proxy:latest (MB)":                false, // not built
 	}
 	for name, w := range want {
 		if got, ok := met[name]; !ok || got != w {

@@ -31,6 +31,10 @@ type Measurement struct {
 	P50AddedMS  float64 `json:"p50_added_ms,omitempty"`
 	P99AddedMS  float64 `json:"p99_added_ms,omitempty"`
 	CPUusPerReq float64 `json:"cpu_us_per_req,omitempty"`
+	CtxSwPerReq float64 `json:"ctxsw_per_req,omitempty"` // context switches per request
+	// Held is, for a slowloris row, how many of its connections the proxy held
+	// at the end of the run.
+	Held int `json:"held,omitempty"`
 	// RSS of the measured process (the proxy, for proxies) after its runs.
 	RSSMBAfter float64 `json:"rss_mb_after,omitempty"`
 	Errors     int64   `json:"errors"`
@@ -52,14 +56,15 @@ func (h *Harness) measure(ctx context.Context, m Measurement, r WrkRun, srv, cpu
 		return m, fmt.Errorf("%s: %w", m.Label, err)
 	}
 	m.Runs = runs
-	var rps, p50, p99, cpu []float64
+	var rps, p50, p99, cpu, sw []float64
 	for _, r := range runs {
 		rps, p50, p99, cpu = append(rps, r.RPS), append(p50, r.P50ms), append(p99, r.P99ms), append(cpu, r.CPUusPerReq)
+		sw = append(sw, r.CtxSwPerReq)
 		m.Errors += r.Errors
 	}
 	m.RPS, m.P50ms, m.P99ms = statOf(rps), statOf(p50), statOf(p99)
 	if cpuOf != nil {
-		m.CPUusPerReq = statOf(cpu).Median
+		m.CPUusPerReq, m.CtxSwPerReq = statOf(cpu).Median, statOf(sw).Median
 		if rss, err := cpuOf.RSS(); err == nil {
 			m.RSSMBAfter = mb(rss)
 		}
@@ -100,7 +105,7 @@ func (h *Harness) serviceScenario(ctx context.Context) ([]Measurement, error) {
 		}{{"returning", []string{"Cookie: connect.sid=" + cookie}}, {"new", nil}} {
 			m, err := h.measure(ctx, Measurement{Key: "service/" + t.key + "/" + v.traffic,
 				Label: t.label + ", " + v.traffic + " visitor", Server: t.key, Traffic: v.traffic},
-				WrkRun{URL: url, Headers: v.headers}, srv, nil)
+				WrkRun{URL: url, Headers: v.headers}, srv, srv)
 			if err != nil {
 				srv.Stop()
 				return out, err
@@ -123,6 +128,9 @@ type backendSet struct {
 type proxyUnderTest struct {
 	key, label string
 	start      func(backends) (*Server, error)
+	// sticky gives the headers of its sticky traffic: what a returning visitor
+	// sends after a first visit through it.
+	sticky func(base string) ([]string, error)
 }
 
 // proxyScenario is scenario 2: our proxy and HAProxy over the same backends, the
@@ -158,8 +166,11 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 		}, map[string]string{"sticky": "service/hello/returning", "roundrobin": "service/hello/new"}},
 	}
 	proxies := []proxyUnderTest{
-		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }},
-		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }},
+		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }, prefixedCookie},
+		{"ours-std", "ours (std engine)", func(b backends) (*Server, error) { return h.ourProxyOn(ctx, "std", b) }, prefixedCookie},
+		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }, prefixedCookie},
+		{"nginx", "nginx", func(b backends) (*Server, error) { return h.nginx(ctx, b) }, hashedCookie},
+		{"caddy", "Caddy", func(b backends) (*Server, error) { return h.caddy(ctx, b) }, caddyCookie},
 	}
 	var out []Measurement
 	for _, set := range sets {
@@ -168,6 +179,11 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 		if err != nil {
 			return out, err
 		}
+	}
+	ms, err := h.slowlorisRows(ctx, proxies)
+	out = append(out, ms...)
+	if err != nil {
+		return out, err
 	}
 	m, err := h.haproxyOverNodeRow(ctx)
 	if err != nil {
@@ -199,8 +215,36 @@ func (h *Harness) overBackends(ctx context.Context, set backendSet, proxies []pr
 			return out, err
 		}
 		out = append(out, m)
+		for _, f := range floors {
+			m, err := h.floorRow(ctx, f.key, f.label, b)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, m)
+		}
 	}
 	return out, nil
+}
+
+// floors are the engine designs' floors (see ENGINE-NOTES and bench/relay...): what
+// a proxy on each design could reach if its proxying work cost nothing.
+var floors = []struct{ key, label string }{
+	{"relay", "floor: goroutine relay, no parsing"},
+	{"epollrelay", "floor: epoll relay, one thread, no parsing"},
+	{"fastproxy", "floor: minimal fasthttp proxy"},
+}
+
+// floorRow measures one floor over hello with the sticky rows' traffic (which it
+// passes on untouched).
+func (h *Harness) floorRow(ctx context.Context, key, label string, b backends) (Measurement, error) {
+	px, err := h.floor(ctx, key, b)
+	if err != nil {
+		return Measurement{}, err
+	}
+	defer px.Stop()
+	return h.measure(ctx, Measurement{Key: "proxy/" + key + "/hello/sticky", Label: label + " (over hello)",
+		Server: key, Backends: "hello", Traffic: "sticky", Direct: "service/hello/returning"},
+		WrkRun{URL: "http://" + px.Addr + "/service1", Headers: []string{"Cookie: connect.sid=s1~hello"}}, px, px)
 }
 
 // proxyRows starts proxy p over b and measures its sticky and round robin rows.
@@ -211,19 +255,16 @@ func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSe
 	}
 	defer px.Stop()
 	base := "http://" + px.Addr
-	cookie, err := firstVisit(base + "/service1")
-	if err == nil && !strings.Contains(cookie, "~") {
-		err = fmt.Errorf("%s: the cookie of a first visit to /service1 has no server id prefix", p.label)
-	}
+	stickyHeaders, err := p.sticky(base)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
 	var out []Measurement
 	for _, t := range []struct {
 		traffic, label string
 		run            WrkRun
 	}{
-		{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
+		{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: stickyHeaders}},
 		{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
 	} {
 		m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
