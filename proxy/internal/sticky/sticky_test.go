@@ -197,3 +197,56 @@ func BenchmarkPrefix(b *testing.B) {
 		}
 	}
 }
+
+// FuzzBytesAndStringsAgree: the []byte API the engines use gives, byte for byte, what
+// the string API does, for any header.
+func FuzzBytesAndStringsAgree(f *testing.F) {
+	for _, s := range []string{"connect.sid=a~b", `x=1; connect.sid="q~v"; connect.sid=~`, "connect.sid", ";;=~;", "connect.sid=s%3Aabc; Path=/; HttpOnly"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		want, _ := Strip(h, "connect.sid", nil)
+		if got := string(AppendStrip(nil, []byte(h), "connect.sid")); got != want {
+			t.Errorf("AppendStrip(%q) = %q, Strip gives %q", h, got, want)
+		}
+		wantP, ok := Prefix(h, "connect.sid", "srv")
+		gotP, ok2 := AppendPrefix(nil, []byte(h), "connect.sid", "srv")
+		if string(gotP) != wantP || ok != ok2 || WouldPrefix([]byte(h), "connect.sid") != ok {
+			t.Errorf("AppendPrefix(%q) = %q %v, Prefix gives %q %v", h, gotP, ok2, wantP, ok)
+		}
+	})
+}
+
+// FuzzStripOfPlainCookies checks Strip against the plainest reading of a Cookie
+// header: "name=value" pairs joined by "; ", where a NAME cookie whose value holds a
+// '~' loses everything up to it.
+func FuzzStripOfPlainCookies(f *testing.F) {
+	f.Add("connect.sid", "a~b", "x", "1", "connect.sid", "c~d~e")
+	f.Add("a", "~", "connect.sid", "~", "connect.sid", "plain")
+	f.Fuzz(func(t *testing.T, n1, v1, n2, v2, n3, v3 string) {
+		names, values := []string{n1, n2, n3}, []string{v1, v2, v3}
+		var parts, wantParts []string
+		for i := range names {
+			if !plain(names[i]) || !plain(values[i]) {
+				return
+			}
+			parts = append(parts, names[i]+"="+values[i])
+			v := values[i]
+			if names[i] == "connect.sid" {
+				if _, after, ok := strings.Cut(v, "~"); ok {
+					v = after
+				}
+			}
+			wantParts = append(wantParts, names[i]+"="+v)
+		}
+		h, want := strings.Join(parts, "; "), strings.Join(wantParts, "; ")
+		if got, _ := Strip(h, "connect.sid", nil); got != want {
+			t.Errorf("Strip(%q) = %q, want %q", h, got, want)
+		}
+	})
+}
+
+// plain is a cookie name or value with nothing a Cookie header gives meaning to.
+func plain(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "; \t\"=,\r\n")
+}
