@@ -172,6 +172,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
+		// net/http told the client to go on (100 Continue) when the body was
+		// read; the server gets the whole request, nothing to expect.
+		r.Header.Del("Expect")
 	}
 	h.proxy.ServeHTTP(w, r)
 	c.complete = true

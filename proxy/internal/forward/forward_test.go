@@ -3,6 +3,7 @@ package forward_test
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"context"
 	"io"
 	"log/slog"
@@ -653,6 +654,40 @@ func TestRequestInAServerThatDiesIsRetriedIfReplayable(t *testing.T) {
 					t.Errorf("Set-Cookie after the retry: got %q, want a's id", resp.Header.Get("Set-Cookie"))
 				}
 			})
+		}
+	})
+}
+
+// TestExpectContinueGetsItsBodyThrough: a client that waits for "100 Continue" before
+// it sends its body is told to go on, whether the proxy buffers the body (small) or
+// streams it (large), and the server gets the whole body.
+func TestExpectContinueGetsItsBodyThrough(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		a := startServer(t, "a")
+		front := startProxy(t, e, opts{}, service("service1", "", a))
+		for _, size := range []int{10, 100 << 10} {
+			c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "POST /service1 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", size)
+			br := bufio.NewReader(c)
+			line, err := br.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+				t.Fatalf("a %d-byte body: got %q %v, want 100 Continue first", size, line, err)
+			}
+			br.ReadString('\n') // the interim answer's end
+			io.WriteString(c, strings.Repeat("x", size))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if _, body := a.lastRequest(); resp.StatusCode != 200 || len(body) != size {
+				t.Errorf("a %d-byte body: %d, the server got %d bytes", size, resp.StatusCode, len(body))
+			}
+			c.Close()
 		}
 	})
 }

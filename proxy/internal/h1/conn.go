@@ -256,6 +256,8 @@ func (c *conn) bodyOf(n int) (requestBody, error) {
 	return rb, nil
 }
 
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
 // errBodyTimeout is a request body that stalled, or fell below body_min_rate.
 var errBodyTimeout = errors.New("request body timeout")
 
@@ -277,6 +279,16 @@ func (c *conn) readSmallBody(n int, rb requestBody) (requestBody, error) {
 		}
 	}
 	got := int64(rb.inBuf)
+	if c.req.expect100 && got == 0 {
+		// The client waits to be told to send its body: the proxy tells it,
+		// as nginx does when it buffers the body, and the server gets the
+		// whole request without the expectation.
+		c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
+		if _, err := c.nc.Write(continue100); err != nil {
+			return rb, err
+		}
+		c.req.expect100, c.req.expected = false, true
+	}
 	for got < rb.length {
 		c.nc.SetReadDeadline(c.s.o.Limits.BodyDeadline(rb.start, time.Now(), got))
 		m, err := c.nc.Read(c.buf[c.w:min(len(c.buf), c.r+n+int(rb.length))])

@@ -90,6 +90,7 @@ type head struct {
 	connClose     bool // Connection: close (or HTTP/1.0 without keep-alive)
 	upgrade       bool // Connection: upgrade and an Upgrade field
 	expect100     bool
+	expected      bool // the proxy answered Expect: 100-continue itself: not passed on
 	xffLast       int // index of the last X-Forwarded-For, -1 when absent
 	// conn lists the Connection field's tokens (besides close, keep-alive and
 	// upgrade): the names of other hop-by-hop fields to drop.
@@ -101,7 +102,7 @@ func (h *head) reset() {
 	h.n, h.nconn = 0, 0
 	h.host, h.xffLast = -1, -1
 	h.contentLength = -1
-	h.chunked, h.connClose, h.upgrade, h.expect100 = false, false, false, false
+	h.chunked, h.connClose, h.upgrade, h.expect100, h.expected = false, false, false, false, false
 	h.status = 0
 }
 

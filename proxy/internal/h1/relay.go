@@ -95,6 +95,8 @@ func (c *conn) composeRequest(dst, b []byte, svc *forward.Service, rb requestBod
 			continue // merged below
 		case (len(name) == 16 && fieldIs(name, "x-forwarded-host")) || (len(name) == 17 && fieldIs(name, "x-forwarded-proto")):
 			continue // ours replace the client's
+		case h.expected && len(name) == 6 && fieldIs(name, "expect"):
+			continue // answered by the proxy, the body is here
 		}
 		dst = append(dst, name...)
 		dst = append(dst, ": "...)
