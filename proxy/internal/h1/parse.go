@@ -91,7 +91,7 @@ type head struct {
 	upgrade       bool // Connection: upgrade and an Upgrade field
 	expect100     bool
 	expected      bool // the proxy answered Expect: 100-continue itself: not passed on
-	xffLast       int // index of the last X-Forwarded-For, -1 when absent
+	xffLast       int  // index of the last X-Forwarded-For, -1 when absent
 	// conn lists the Connection field's tokens (besides close, keep-alive and
 	// upgrade): the names of other hop-by-hop fields to drop.
 	conn  [8]span
