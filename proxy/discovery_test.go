@@ -74,7 +74,9 @@ func startDropin(t *testing.T, dir string, env map[string]string) *dropin {
 		vars[k] = v
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { d.done <- runReloading(ctx, nil, func(k string) string { return vars[k] }, io.Discard, d.logs, d.hup) }()
+	go func() {
+		d.done <- runReloading(ctx, nil, func(k string) string { return vars[k] }, io.Discard, d.logs, d.hup)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-d.done; err != nil {
