@@ -15,11 +15,14 @@ STORE        ?= memory
 UPDATE_DELAY ?= 10s
 SERVICE      ?= service1
 N            ?=
+# The stack file stack-deploy deploys; stack/docker-compose.2018.yml is the tutorial's own,
+# read by the proxy from the services' environment as dockercloud/haproxy did.
+STACK_FILE   ?= docker-compose.yml
 # Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
 STACK_TESTS  ?= run
 
 STACK_SH := STACK='$(STACK)' PORT='$(PORT)' STATS_PORT='$(STATS_PORT)' STORE='$(STORE)' REPLICAS='$(or $(REPLICAS),2)' \
-	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' stack/stack.sh
+	UPDATE_DELAY='$(UPDATE_DELAY)' VERSION='$(VERSION)' STACK_FILE='$(STACK_FILE)' stack/stack.sh
 
 .PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
@@ -43,7 +46,7 @@ swarm-init: ## make this engine a single-node swarm (docker swarm init) unless i
 	@$(STACK_SH) swarm-init
 
 # stack-check first: no image build when the engine or the swarm is missing.
-stack-deploy: stack-check images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
+stack-deploy: stack-check images ## deploy the stack (STACK=test PORT=80 STORE=memory|cookie STACK_FILE=...) and wait for it
 	@$(STACK_SH) deploy
 
 stack-check:

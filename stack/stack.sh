@@ -4,6 +4,7 @@
 #
 #   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  REPLICAS (2)  UPDATE_DELAY (10s)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
+#   STACK_FILE (deploy: docker-compose.yml, or stack/docker-compose.2018.yml)
 #
 # Plain bash (3.2 too, as on macOS) and the docker CLI (20.10 or later): no curl, no
 # openssl, no jq, so it works on a fresh machine. The only address it sends traffic to is
@@ -117,11 +118,15 @@ hash_of() {
 cmd_deploy() {
 	need_swarm
 	cmd_secrets
-	local files=(-c docker-compose.yml)
+	# STACK_FILE: another stack file, e.g. stack/docker-compose.2018.yml (the tutorial's own).
+	local stack_file=${STACK_FILE:-docker-compose.yml}
+	[[ -f $stack_file ]] || die "STACK_FILE=$stack_file: no such file (paths are from the repository's root)"
+	local files=(-c "$stack_file")
 	export PROXY_CONFIG_FILE=./stack/proxy.yaml
 	case $STORE in
 	memory) ;;
 	cookie)
+		[[ $stack_file == docker-compose.yml ]] || die "STORE=cookie goes with docker-compose.yml, not STACK_FILE=$stack_file"
 		files+=(-c stack/docker-compose.cookie.yml)
 		PROXY_CONFIG_FILE=./stack/proxy.cookie.yaml ;;
 	*) die "STORE=$STORE: use memory (sticky proxy) or cookie (stateless service1)" ;;
