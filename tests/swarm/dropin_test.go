@@ -26,24 +26,9 @@ var containerHost = regexp.MustCompile(`^[0-9a-f]{12}$`)
 // the stack; the first that fails stops the rest, and the stack is removed all the same.
 func TestThe2018StackFile(t *testing.T) {
 	requireSwarm(t)
-	start := time.Now()
 	s := newStack(t)
 	t.Logf("stack %s (the 2018 file) on 127.0.0.1:%d", s.name, s.port)
-	removed := false
-	t.Cleanup(func() {
-		if !removed {
-			if err := s.tryMake(3*time.Minute, "stack-rm"); err != nil {
-				t.Error(err)
-			}
-			s.checkNothingLeft()
-		}
-		t.Logf("2018 stack test took %.0fs", time.Since(start).Seconds())
-	})
-
-	steps := []struct {
-		name string
-		run  func(t *testing.T, s *stack)
-	}{
+	s.runSteps(t, []step{
 		{"make stack-deploy STACK_FILE=stack/docker-compose.2018.yml answers on the published port", func(t *testing.T, s *stack) {
 			s.make(5*time.Minute, "stack-deploy", the2018File)
 		}},
@@ -65,14 +50,38 @@ func TestThe2018StackFile(t *testing.T) {
 			})
 		}},
 		{"a rolling update passes without a 5xx", test2018RollingUpdate},
-		{"make stack-rm leaves nothing behind", func(t *testing.T, s *stack) {
-			s.make(3*time.Minute, "stack-rm")
-			removed = true
+	})
+}
+
+// step is one step of a stack test.
+type step struct {
+	name string
+	run  func(t *testing.T, s *stack)
+}
+
+// runSteps runs the steps on s in order (they share the stack) and stops at the first
+// that fails; then, failed or not, a last step removes the stack with make stack-rm and
+// checks that nothing of it is left. (TestStack's own loop does the same.)
+func (s *stack) runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	start := time.Now()
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			if err := s.tryMake(3*time.Minute, "stack-rm"); err != nil {
+				t.Error(err)
+			}
 			s.checkNothingLeft()
-		}},
-	}
-	for _, step := range steps {
-		if !t.Run(step.name, func(t *testing.T) { step.run(t, s) }) {
+		}
+		t.Logf("%s took %.0fs", t.Name(), time.Since(start).Seconds())
+	})
+	steps = append(steps, step{"make stack-rm leaves nothing behind", func(t *testing.T, s *stack) {
+		s.make(3*time.Minute, "stack-rm")
+		removed = true
+		s.checkNothingLeft()
+	}})
+	for _, st := range steps {
+		if !t.Run(st.name, func(t *testing.T) { st.run(t, s) }) {
 			return
 		}
 	}
