@@ -19,6 +19,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/h1"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 )
 
@@ -200,7 +201,7 @@ func (a *app) listen() error {
 	}
 	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: &http.Server{
 		Handler: admin.NewHandler(admin.Options{
-			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Logger: a.logger,
+			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Engine: cfg.Engine, Logger: a.logger,
 			Connections: a.conns.Load,
 			Ready: func() error {
 				if a.draining.Load() {
@@ -216,9 +217,17 @@ func (a *app) listen() error {
 	return nil
 }
 
-// newEngine is the server of the client listener: net/http's, with the file's timeouts
-// and header limit.
+// newEngine is the server of the client listener, as engine: says: the h1 engine
+// (fast, the default) or net/http's (std), with the file's timeouts and header limit.
 func (a *app) newEngine(cfg *config.Config, errorLog *log.Logger) engine {
+	if cfg.Engine == "fast" {
+		return h1.NewServer(h1.Options{
+			Table: a.handler.Table, Logger: a.logger, AccessLog: a.handler.AccessLog,
+			MaxHeaderBytes: cfg.MaxHeaderBytes,
+			ConnectTimeout: cfg.Timeout.Connect, ServerTimeout: cfg.Timeout.Server,
+			IdleTimeout: cfg.Timeout.Client, HeaderTimeout: cfg.Timeout.HTTPRequest,
+		})
+	}
 	return &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,
@@ -250,7 +259,7 @@ func (a *app) serve(ctx context.Context, reload <-chan os.Signal) error {
 		go func() { errc <- l.srv.Serve(l.ln) }()
 	}
 	a.mu.Lock()
-	attrs := []any{"listen", a.addr("listen"), "services", len(a.cfg.Services), "version", version}
+	attrs := []any{"listen", a.addr("listen"), "engine", a.cfg.Engine, "services", len(a.cfg.Services), "version", version}
 	a.mu.Unlock()
 	for _, l := range a.listeners[1:] {
 		attrs = append(attrs, l.name, l.ln.Addr().String())

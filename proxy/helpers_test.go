@@ -117,11 +117,25 @@ func (f *fakeDNS) LookupHost(_ context.Context, host string) ([]string, error) {
 
 var testSettings = settings{idKey: []byte("run test key 0123456789"), shutdownTimeout: 5 * time.Second}
 
-// startApp runs the proxy of the given config (listen and admin on port 0)
-// until the test ends. It returns the proxy's and the admin's base URLs.
-func startApp(t *testing.T, yaml string, dns *fakeDNS) (a *app, front, adm string) {
+// engines are the values of the engine: key; the app's tests run on each.
+var engines = []string{"std", "fast"}
+
+// eachEngine runs test once per engine, in parallel.
+func eachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	t.Parallel()
+	for _, e := range engines {
+		t.Run(e, func(t *testing.T) {
+			t.Parallel()
+			test(t, e)
+		})
+	}
+}
+
+// startApp runs the proxy of the given config (listen and admin on port 0) on
+// engine until the test ends. It returns the proxy's and the admin's base URLs.
+func startApp(t *testing.T, engine, yaml string, dns *fakeDNS) (a *app, front, adm string) {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte("listen: \"127.0.0.1:0\"\nadmin: \"127.0.0.1:0\"\naccess_log: false\n"+yaml))
+	cfg, err := config.Parse("test.yaml", []byte("engine: "+engine+"\nlisten: \"127.0.0.1:0\"\nadmin: \"127.0.0.1:0\"\naccess_log: false\n"+yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,3 +56,11 @@ func (c *limitConn) Close() error {
 	c.release()
 	return err
 }
+
+// CloseWrite shuts the write side (a lingering close), when the connection has one.
+func (c *limitConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

@@ -8,8 +8,9 @@
 #                               stops the dockerd if `up` started it
 #
 # .ci/run does: scripts/ci-docker.sh up; trap 'scripts/ci-docker.sh down' EXIT; ...
-# What `up` did is kept in $CI_DOCKER_STATE (a file under /tmp). The package stays
-# installed: uninstalling is not undoing a start.
+# What `up` did is kept in $CI_DOCKER_STATE (a file under /tmp), with the run it belongs
+# to ($CI_DOCKER_OWNER, default the calling shell's pid). The package stays installed:
+# uninstalling is not undoing a start.
 set -euo pipefail
 
 STATE=${CI_DOCKER_STATE:-/tmp/swarm-affinity-ci-docker.state}
@@ -41,11 +42,16 @@ wait_for() {
 	done
 }
 
+# OWNER names the run whose `up` wrote $STATE: `down` undoes only its own run's `up`, so
+# a second run on the same machine (whose `up` refuses) never stops the first one's
+# engine. By default the calling shell, the same for the `up` and `down` of one script.
+OWNER=${CI_DOCKER_OWNER:-$PPID}
+
 up() {
 	if [[ -s $STATE ]]; then
-		die "$STATE exists: a previous 'up' was not followed by 'down'; run '$0 down' first"
+		die "$STATE exists: another run's 'up' ($(grep -m1 '^owner=' "$STATE" || echo 'owner unknown')) was not followed by its 'down'; if that run is gone, run 'CI_DOCKER_OWNER=<that owner> $0 down' or remove $STATE"
 	fi
-	: >"$STATE"
+	echo "owner=$OWNER" >"$STATE"
 
 	if ! command -v dockerd >/dev/null || ! command -v docker >/dev/null; then
 		say "installing docker.io from Debian"
@@ -87,9 +93,13 @@ down() {
 		say "nothing to undo ($STATE is missing)"
 		return
 	fi
-	local dockerd_pid='' swarm_created=''
+	local dockerd_pid='' swarm_created='' owner=''
 	# shellcheck disable=SC1090
 	source "$STATE"
+	if [[ $owner != "$OWNER" ]]; then
+		say "$STATE belongs to another run (owner $owner, this one $OWNER): leaving its engine alone"
+		return
+	fi
 	if [[ -n $swarm_created ]]; then
 		say "leaving the swarm 'up' created"
 		docker swarm leave --force >/dev/null || say "docker swarm leave failed"

@@ -57,6 +57,9 @@ type Config struct {
 	Store string
 	// Secret is SESSION_SECRET for the cookie store; empty means a random one per run.
 	Secret string
+	// Engine is the proxy's engine: key ("fast" or "std"); empty leaves the proxy's
+	// default.
+	Engine string
 	// CookiePath is COOKIE_PATH for every service; empty leaves each service's default
 	// (its own path). "/" reproduces the 2018 original's trap.
 	CookiePath string
@@ -342,6 +345,9 @@ func (s *Stack) writeProxyConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by localstack for this run; edits are lost\n")
 	fmt.Fprintf(&b, "listen: %q\nadmin: %q\n", s.proxyAddr, s.adminAddr)
+	if s.cfg.Engine != "" {
+		fmt.Fprintf(&b, "engine: %s\n", s.cfg.Engine)
+	}
 	// Checks faster than HAProxy's 2 s: on one machine a replica is up or down at once,
 	// and a restarted replica should get traffic again within a second.
 	fmt.Fprintf(&b, "check: {interval: 250ms, timeout: 1s, rise: 2, fall: 2}\nservices:\n")

@@ -1,7 +1,6 @@
 package proc
 
 import (
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -107,11 +106,6 @@ func TestFreeAddrNeverGivesAPortTwice(t *testing.T) {
 			t.Fatalf("got %s twice", a)
 		}
 		seen[a] = true
-		ln, err := net.Listen("tcp", a)
-		if err != nil {
-			t.Fatalf("the free address %s: %v", a, err)
-		}
-		ln.Close()
 	}
 }
 

@@ -4,9 +4,12 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +46,8 @@ func runTests(m *testing.M) int {
 func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 	t.Helper()
 	cfg.BinDir = binDir
+	// make test-e2e runs this package once per proxy engine.
+	cfg.Engine = os.Getenv("SWARM_AFFINITY_ENGINE")
 	logs := &proc.Buffer{}
 	cfg.Out = logs
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -51,6 +56,9 @@ func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 	if err != nil {
 		t.Fatalf("starting the local stack: %v\n%s", err, logs.String())
 	}
+	if cfg.Engine != "" {
+		checkEngine(t, s, cfg.Engine)
+	}
 	t.Cleanup(func() {
 		s.Close()
 		if t.Failed() {
@@ -58,4 +66,19 @@ func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 		}
 	})
 	return s
+}
+
+// checkEngine fails the test unless the stack's proxy runs engine (it says so in the
+// first line of /stats?format=text): a run meant for one engine must not test another.
+func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL() + "/stats?format=text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if !strings.Contains(first, " engine "+engine+"\n") {
+		t.Fatalf("the proxy says %q, want engine %s", first, engine)
+	}
 }

@@ -138,10 +138,15 @@ func test2018RollingUpdate(t *testing.T, s *stack) {
 	})
 	defer stopLoad()
 	wg.Add(4)
-	go service1.run(s, "/service1", stop, &wg)
-	go service1.run(s, "/service1", stop, &wg)
-	go service2.run(s, "/service2", stop, &wg)
-	go service2.run(s, "/service2", stop, &wg)
+	newClient := func(path string) func() error {
+		v := s.newVisitor()
+		v.client.Jar = nil
+		return func() error { _, err := v.get(path); return err }
+	}
+	go service1.run(newClient("/service1"), stop, &wg)
+	go service1.run(newClient("/service1"), stop, &wg)
+	go service2.run(newClient("/service2"), stop, &wg)
+	go service2.run(newClient("/service2"), stop, &wg)
 
 	var updates sync.WaitGroup
 	errs := make(chan error, 2)

@@ -33,16 +33,8 @@ import (
 // STACK_TESTS=required, fails) when no engine answers or it is not a swarm manager.
 func requireSwarm(t *testing.T) {
 	t.Helper()
-	mode := os.Getenv("STACK_TESTS")
-	switch mode {
-	case "run", "required":
-	case "":
-		t.Skip("the swarm stack tests deploy a real stack on the local Docker engine: run them with `make test-stack`")
-	default:
-		t.Fatalf("STACK_TESTS=%q: want run (skip without an engine) or required (fail without one)", mode)
-	}
 	unavailable := t.Skipf
-	if mode == "required" {
+	if optIn(t, "STACK_TESTS", "the swarm stack tests deploy a real stack on the local Docker engine: run them with `make test-stack`") {
 		unavailable = t.Fatalf
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
@@ -62,6 +54,24 @@ func requireSwarm(t *testing.T) {
 	if state := strings.TrimSpace(string(out)); state != "active true" {
 		unavailable("the engine is not a swarm manager (swarm state and control: %q); run `make swarm-init`", state)
 	}
+}
+
+// optIn reads the variable that turns on a test needing more than Go (an engine, root):
+// empty skips the test with howToRun, run or required let it go on, anything else fails
+// it. It says whether the test is required: then a machine that cannot run it is a
+// failure, not a skip.
+func optIn(t *testing.T, name, howToRun string) (required bool) {
+	t.Helper()
+	switch mode := os.Getenv(name); mode {
+	case "run":
+	case "required":
+		return true
+	case "":
+		t.Skip(howToRun)
+	default:
+		t.Fatalf("%s=%q: want run (skip where the machine cannot) or required (fail there)", name, mode)
+	}
+	return false
 }
 
 // repoRoot is the directory holding go.work, where make runs.

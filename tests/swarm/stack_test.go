@@ -196,17 +196,17 @@ func testScale(t *testing.T, s *stack) {
 	})
 }
 
-// load sends GET path without a cookie, every 20ms, until stop is closed, and counts.
+// load counts the answers to a request sent every 20ms until stop is closed.
 type load struct {
 	ok, server5xx, failed atomic.Int64
 	mu                    sync.Mutex
 	firstErrors           []string
 }
 
-func (l *load) run(s *stack, path string, stop <-chan struct{}, wg *sync.WaitGroup) {
+// run calls get every 20ms until stop is closed; an error that says ": status 5..."
+// counts as a 5xx, any other as a failure.
+func (l *load) run(get func() error, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	v := s.newVisitor()
-	v.client.Jar = nil
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -215,7 +215,7 @@ func (l *load) run(s *stack, path string, stop <-chan struct{}, wg *sync.WaitGro
 			return
 		case <-tick.C:
 		}
-		_, err := v.get(path)
+		err := get()
 		switch {
 		case err == nil:
 			l.ok.Add(1)
@@ -250,14 +250,20 @@ func testRollingRestart(t *testing.T, s *stack) {
 		}
 	}
 
+	// New clients (no cookie jar) asking for path.
+	newClients := func(path string) func() error {
+		v := s.newVisitor()
+		v.client.Jar = nil
+		return func() error { _, err := v.get(path); return err }
+	}
 	var service1, service2 load
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go service2.run(s, "/service2", stop, &wg)
-	go service2.run(s, "/service2", stop, &wg)
-	go service1.run(s, "/service1", stop, &wg)
-	go service1.run(s, "/service1", stop, &wg)
+	go service2.run(newClients("/service2"), stop, &wg)
+	go service2.run(newClients("/service2"), stop, &wg)
+	go service1.run(newClients("/service1"), stop, &wg)
+	go service1.run(newClients("/service1"), stop, &wg)
 	s.make(5*time.Minute, "stack-update")
 	close(stop)
 	wg.Wait()

@@ -15,6 +15,7 @@
 //
 //	{
 //	  "version": "dev",
+//	  "engine": "fast",                     // the client listener's: fast (h1) or std (net/http)
 //	  "uptime_s": 12.5,
 //	  "routes": [{"rule": "*/service1/*", "service": "service1"}, ...],  // most specific first
 //	  "services": [{
@@ -39,12 +40,14 @@
 //	}
 //
 // The stats text (?format=text, text/plain), for shell scripts such as stack/stack.sh:
-// one line per service, then one per server of it, in the JSON's order. Each line is
+// a first line about the proxy itself, then one line per service, then one per server
+// of it, in the JSON's order. Each service or server line is
 // its kind and the service's name, then for a server its id and state, then key value
 // pairs. Names, ids, states and addresses hold no blank. Lines and keys are stable;
 // new keys may come at the end of a line, so read them by name (awk: for (i = 3; i < NF;
 // i += 2) if ($i == "available") ...):
 //
+//	proxy version dev engine fast
 //	service service1 available 2 servers 2 cookie connect.sid balance roundrobin
 //	server service1 xcspayso7h up address 10.0.1.5:8080 active 0 requests 42 failures 1
 //	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
@@ -86,6 +89,7 @@ type Options struct {
 	// Connections returns the client connections open now (nil: not shown).
 	Connections func() int64
 	Version     string
+	Engine      string // the client listener's engine: "fast" or "std"
 	Logger      *slog.Logger
 }
 
@@ -163,6 +167,7 @@ func (a *admin) readyz(w http.ResponseWriter, r *http.Request) {
 // Stats is the /stats JSON document (see the package doc).
 type Stats struct {
 	Version     string          `json:"version"`
+	Engine      string          `json:"engine,omitempty"`
 	UptimeS     float64         `json:"uptime_s"`
 	Connections *int64          `json:"connections,omitempty"`
 	Routes      []forward.Route `json:"routes"`
@@ -203,7 +208,7 @@ var classes = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 // Snapshot reads the current stats.
 func (a *admin) Snapshot() Stats {
 	t := a.o.Table()
-	st := Stats{Version: a.o.Version, UptimeS: time.Since(a.start).Round(time.Millisecond).Seconds(), Routes: t.Routes()}
+	st := Stats{Version: a.o.Version, Engine: a.o.Engine, UptimeS: time.Since(a.start).Round(time.Millisecond).Seconds(), Routes: t.Routes()}
 	if st.Routes == nil {
 		st.Routes = []forward.Route{}
 	}
@@ -258,6 +263,7 @@ func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 // WriteText writes the stats text (see the package doc).
 func (st Stats) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "proxy version %s engine %s\n", orDash(st.Version), orDash(st.Engine))
 	for _, s := range st.Services {
 		cookie := s.Cookie
 		if cookie == "" {
@@ -271,6 +277,14 @@ func (st Stats) WriteText(w io.Writer) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// orDash is s, or "-" for nothing: a text field is never empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func text(w http.ResponseWriter, status int, msg string) {

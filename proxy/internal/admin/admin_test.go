@@ -126,7 +126,8 @@ func TestStatsTextIsOneLinePerServiceAndServer(t *testing.T) {
 		t.Fatalf("/stats?format=text: %d %s", code, hdr.Get("Content-Type"))
 	}
 	id := svc.Pool.Backends()[0].ID()
-	want := "service service1 available 1 servers 1 cookie connect.sid balance roundrobin\n" +
+	want := "proxy version test engine -\n" +
+		"service service1 available 1 servers 1 cookie connect.sid balance roundrobin\n" +
 		"server service1 " + id + " up address " + strings.TrimPrefix(srv.URL, "http://") + " active 0 requests 3 failures 0\n"
 	if body != want {
 		t.Errorf("got\n%s\nwant\n%s", body, want)
@@ -147,9 +148,9 @@ func TestStatsTextSaysDashForNoCookieAndShowsDownServers(t *testing.T) {
 	t.Cleanup(ad.Close)
 	_, _, body := get(t, ad.URL+"/stats?format=text")
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-	if len(lines) != 3 || lines[0] != "service service2 available 1 servers 2 cookie - balance leastconn" ||
-		!strings.HasPrefix(lines[1], "server service2 "+pool.Backends()[0].ID()+" up address 127.0.0.1:1 ") ||
-		!strings.HasPrefix(lines[2], "server service2 "+pool.Backends()[1].ID()+" down address 127.0.0.1:2 ") {
+	if len(lines) != 4 || lines[0] != "proxy version - engine -" || lines[1] != "service service2 available 1 servers 2 cookie - balance leastconn" ||
+		!strings.HasPrefix(lines[2], "server service2 "+pool.Backends()[0].ID()+" up address 127.0.0.1:1 ") ||
+		!strings.HasPrefix(lines[3], "server service2 "+pool.Backends()[1].ID()+" down address 127.0.0.1:2 ") {
 		t.Errorf("got\n%s", body)
 	}
 }

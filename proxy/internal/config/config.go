@@ -35,6 +35,7 @@ type Config struct {
 	Retries         int           // retries: 3 other servers after a failed connection
 	ResolveInterval time.Duration // resolve_interval: 5s
 	AccessLog       bool          // access_log: true
+	Engine          string        // engine: "fast" (package h1) or "std" (net/http)
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
 	// Discovery is where Services come from: DiscoveryFile (services: in the file) or
@@ -88,6 +89,7 @@ func Default() Config {
 		Retries:         3,
 		ResolveInterval: 5 * time.Second,
 		AccessLog:       true,
+		Engine:          "fast",
 		Timeout: Timeouts{
 			Connect:     5 * time.Second,
 			Server:      50 * time.Second,
@@ -160,6 +162,11 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 			cfg.ResolveInterval = p.duration(v, key, true)
 		case "access_log":
 			cfg.AccessLog = p.bool(v, key)
+		case "engine":
+			cfg.Engine = p.str(v, key)
+			if cfg.Engine != "fast" && cfg.Engine != "std" {
+				p.errorf(v, "engine: %q: write fast (the default) or std (net/http)", cfg.Engine)
+			}
 		case "timeout":
 			p.mapping(v, "timeout.", timeoutKeys, func(key string, _, v *yaml.Node) {
 				d := p.duration(v, "timeout."+key, key != "write")
@@ -210,7 +217,7 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "timeout", "check", "discovery", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "write"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
 	serviceKeys = []string{"virtual_host", "virtual_host_weight", "servers", "cookie", "balance", "health_check", "check"}

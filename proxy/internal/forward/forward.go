@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +78,9 @@ func (h *Handler) SetTable(t *Table) { h.table.Store(t) }
 // SetAccessLog turns the per-request log line on or off.
 func (h *Handler) SetAccessLog(on bool) { h.accessLog.Store(on) }
 
+// AccessLog reports whether the per-request log line is on.
+func (h *Handler) AccessLog() bool { return h.accessLog.Load() }
+
 // Table is the table new requests are routed with.
 func (h *Handler) Table() *Table { return h.table.Load() }
 
@@ -116,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(p) > 200 {
 			p = p[:200] + "..."
 		}
-		plain(w, http.StatusNotFound, "no route for "+p)
+		plain(w, http.StatusNotFound, NoRouteText(p))
 		if h.accessLog.Load() {
 			h.logger.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "service", "", "dur_ms", ms(time.Since(start)))
 		}
@@ -141,18 +143,13 @@ func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 	if !c.complete || status == statusClientGone {
 		status = 0 // counted with the requests that got no whole answer
 	}
-	c.svc.Counters.record(c.sticky, status, d)
+	c.svc.Counters.Record(c.sticky, status, d)
 	if h.accessLog.Load() {
 		id := ""
 		if c.srv != nil {
 			id = c.srv.ID()
 		}
-		attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", c.status,
-			"service", c.svc.Name, "server", id, "sticky", c.sticky.String(), "dur_ms", ms(d)}
-		if !c.complete {
-			attrs = append(attrs, "aborted", true)
-		}
-		h.logger.Info("request", attrs...)
+		LogRequest(h.logger, r.Method, r.URL.EscapedPath(), c.status, c.svc.Name, id, c.sticky, d, !c.complete)
 	}
 }
 
@@ -216,31 +213,12 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 // privateCache merges "private" into Cache-Control values: "public" goes,
 // everything else stays, and "private" is added unless there already.
 func privateCache(values []string) string {
-	var out []string
+	var out []byte
 	has := false
 	for _, v := range values {
-		for d := range strings.SplitSeq(v, ",") {
-			d = strings.TrimSpace(d)
-			name, _, _ := strings.Cut(d, "=")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "":
-				continue
-			case "public":
-				continue
-			case "private":
-				if has {
-					continue
-				}
-				has = true
-				d = "private" // a field-qualified private="set-cookie" would let caches keep the rest
-			}
-			out = append(out, d)
-		}
+		out, has = AppendCacheDirectives(out, []byte(v), has)
 	}
-	if !has {
-		out = append(out, "private")
-	}
-	return strings.Join(out, ", ")
+	return string(AppendPrivate(out, has))
 }
 
 // statusClientGone is logged for a request whose client left before the
@@ -264,16 +242,16 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		return
 	case errors.Is(err, errNoServer):
 		c.status = http.StatusServiceUnavailable
-		plain(w, c.status, "no server available for "+c.svc.Name)
+		plain(w, c.status, NoServerText(c.svc.Name))
 	case errors.As(err, &de):
 		c.status = http.StatusServiceUnavailable
-		plain(w, c.status, "service unavailable: no server of "+c.svc.Name+" accepted the connection")
+		plain(w, c.status, RefusedText(c.svc.Name))
 	case errors.As(err, &ne) && ne.Timeout():
 		c.status = http.StatusGatewayTimeout
-		plain(w, c.status, "gateway timeout: "+c.svc.Name+" did not answer in time")
+		plain(w, c.status, TimeoutText(c.svc.Name))
 	default:
 		c.status = http.StatusBadGateway
-		plain(w, c.status, "bad gateway: "+c.svc.Name+" gave no valid answer")
+		plain(w, c.status, BadGatewayText(c.svc.Name))
 	}
 	h.logger.Warn("request failed", "service", c.svc.Name, "status", c.status, "err", err)
 }

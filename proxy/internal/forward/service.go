@@ -70,7 +70,9 @@ type Counters struct {
 	Duration  Histogram
 }
 
-func (s *Counters) record(sticky Sticky, status int, d time.Duration) {
+// Record counts one finished request: its sticky outcome, its status (0: no
+// whole answer) and how long it took.
+func (s *Counters) Record(sticky Sticky, status int, d time.Duration) {
 	switch sticky {
 	case StickyHit:
 		s.Hits.Add(1)
@@ -85,6 +87,17 @@ func (s *Counters) record(sticky Sticky, status int, d time.Duration) {
 	}
 	s.Responses[class].Add(1)
 	s.Duration.Observe(d)
+}
+
+// Abort moves one answer counted by Record with status to the answers that
+// did not reach the client whole: for an engine that counts an answer just
+// before its last write (so a client that has it sees it counted) and then
+// sees that write fail.
+func (s *Counters) Abort(status int) {
+	if class := status / 100; class >= 1 && class <= 5 {
+		s.Responses[class].Add(^uint64(0))
+		s.Responses[0].Add(1)
+	}
 }
 
 // Buckets are the upper bounds of the duration histogram, in seconds.

@@ -208,17 +208,7 @@ func emptyResponse(err error) bool {
 }
 
 // outcome says what stickiness did for a request answered by b.
-func outcome(c *call, b *backend.Backend) Sticky {
-	switch {
-	case c.svc.Cookie == "":
-		return StickyNone
-	case c.pinned != nil && c.pinned == b:
-		return StickyHit
-	case len(c.ids) > 0:
-		return StickyRebalanced
-	}
-	return StickyNew
-}
+func outcome(c *call, b *backend.Backend) Sticky { return Outcome(c.svc, c.pinned, b, len(c.ids) > 0) }
 
 // retryBody keeps a request body open across attempts and tells whether any
 // of it was read (then the request is no longer safe to retry).

@@ -14,7 +14,11 @@
 // other byte of the header is passed on as it came.
 package sticky
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+	"unsafe"
+)
 
 // Delim separates the server id from the backend's own value, as in HAProxy.
 const Delim = '~'
@@ -26,30 +30,59 @@ const Delim = '~'
 // deletion such as "NAME=; Max-Age=0") is returned unchanged with false, as
 // HAProxy does.
 func Prefix(setCookie, name, id string) (string, bool) {
-	h := setCookie
+	v, ok := prefixAt(bytesOf(setCookie), name)
+	if !ok {
+		return setCookie, false
+	}
+	var b strings.Builder
+	b.Grow(len(setCookie) + len(id) + 1)
+	b.WriteString(setCookie[:v])
+	b.WriteString(id)
+	b.WriteByte(Delim)
+	b.WriteString(setCookie[v:])
+	return b.String(), true
+}
+
+// AppendPrefix is Prefix for the engines that compose headers in place: it
+// appends setCookie to dst, with "id~" in front of the value when Prefix would
+// put it there, and reports whether it did.
+func AppendPrefix(dst, setCookie []byte, name, id string) ([]byte, bool) {
+	v, ok := prefixAt(setCookie, name)
+	if !ok {
+		return append(dst, setCookie...), false
+	}
+	dst = append(dst, setCookie[:v]...)
+	dst = append(dst, id...)
+	dst = append(dst, Delim)
+	return append(dst, setCookie[v:]...), true
+}
+
+// WouldPrefix reports whether AppendPrefix would put an id on setCookie.
+func WouldPrefix(setCookie []byte, name string) bool {
+	_, ok := prefixAt(setCookie, name)
+	return ok
+}
+
+// prefixAt returns where the id goes in a Set-Cookie value for name: the
+// start of a non-empty value of a cookie called name.
+func prefixAt(h []byte, name string) (int, bool) {
 	i := skipBlanks(h, 0)
 	nameStart := i
 	for i < len(h) && h[i] != '=' && h[i] != ';' {
 		i++
 	}
 	if i == len(h) || h[i] != '=' {
-		return setCookie, false
+		return 0, false
 	}
-	if trimRight(h, nameStart, i) != name {
-		return setCookie, false
+	if string(trimRight(h, nameStart, i)) != name {
+		return 0, false
 	}
 	v := skipBlanks(h, i+1)
 	end := valueEnd(h, v)
 	if len(trimRight(h, v, end)) == 0 {
-		return setCookie, false
+		return 0, false
 	}
-	var b strings.Builder
-	b.Grow(len(h) + len(id) + 1)
-	b.WriteString(h[:v])
-	b.WriteString(id)
-	b.WriteByte(Delim)
-	b.WriteString(h[v:])
-	return b.String(), true
+	return v, true
 }
 
 // Strip removes the server id from every cookie named name in the Cookie
@@ -63,23 +96,17 @@ func Prefix(setCookie, name, id string) (string, bool) {
 // An id may be empty ("NAME=~v"). Cookies without '=' and other names are
 // passed on byte for byte.
 func Strip(h, name string, ids []string) (string, []string) {
-	// First pass: find the cuts without allocating. Most headers have at
-	// most one sticky cookie: one cut costs one string concatenation.
-	first, firstEnd := -1, -1
-	n := 0
-	for i := 0; i < len(h); {
-		v, end, next := nextValue(h, i, name)
+	hb := bytesOf(h)
+	first, firstEnd, n := -1, -1, 0
+	for i := 0; ; {
+		id, cut, next, ok := nextID(hb, name, i)
+		if !ok {
+			break
+		}
 		i = next
-		if v < 0 {
-			continue
-		}
-		d := strings.IndexByte(h[v:end], Delim)
-		if d < 0 {
-			continue
-		}
-		ids = append(ids, h[v:v+d])
+		ids = append(ids, h[cut:cut+len(id)])
 		if n == 0 {
-			first, firstEnd = v, v+d+1
+			first, firstEnd = cut, cut+len(id)+1
 		}
 		n++
 	}
@@ -87,44 +114,65 @@ func Strip(h, name string, ids []string) (string, []string) {
 	case 0:
 		return h, ids
 	case 1:
+		// Most headers have one sticky cookie: one concatenation.
 		return h[:first] + h[firstEnd:], ids
 	}
-	var b strings.Builder
-	b.Grow(len(h))
+	return string(AppendStrip(make([]byte, 0, len(h)), hb, name)), ids
+}
+
+// AppendStrip is Strip for the engines that compose headers in place: it
+// appends h to dst without the ids Strip would remove.
+func AppendStrip(dst, h []byte, name string) []byte {
 	last := 0
-	for i := 0; i < len(h); {
-		v, end, next := nextValue(h, i, name)
+	for i := 0; ; {
+		id, cut, next, ok := nextID(h, name, i)
+		if !ok {
+			break
+		}
 		i = next
-		if v < 0 {
-			continue
-		}
-		if d := strings.IndexByte(h[v:end], Delim); d >= 0 {
-			b.WriteString(h[last:v])
-			last = v + d + 1
-		}
+		dst = append(dst, h[last:cut]...)
+		last = cut + len(id) + 1
 	}
-	b.WriteString(h[last:])
-	return b.String(), ids
+	return append(dst, h[last:]...)
+}
+
+// NextID returns the id of the first cookie named name at or after byte from
+// of the Cookie header value h whose value holds a '~' (the same ids Strip
+// removes, in the same order), and where to look for the next one. The id is
+// a part of h, not a copy.
+func NextID(h []byte, name string, from int) (id []byte, next int, ok bool) {
+	id, _, next, ok = nextID(h, name, from)
+	return id, next, ok
 }
 
 // Has reports whether the Cookie header value h holds a cookie named name
 // whose value carries an id, without allocating.
 func Has(h, name string) bool {
-	for i := 0; i < len(h); {
-		v, end, next := nextValue(h, i, name)
-		i = next
-		if v >= 0 && strings.IndexByte(h[v:end], Delim) >= 0 {
-			return true
+	_, _, _, ok := nextID(bytesOf(h), name, 0)
+	return ok
+}
+
+// nextID finds the next id: it returns the id, where it starts (cut), and
+// where the following cookie starts.
+func nextID(h []byte, name string, i int) (id []byte, cut, next int, ok bool) {
+	for i < len(h) {
+		v, end, nx := nextValue(h, i, name)
+		i = nx
+		if v < 0 {
+			continue
+		}
+		if d := bytes.IndexByte(h[v:end], Delim); d >= 0 {
+			return h[v : v+d], v, nx, true
 		}
 	}
-	return false
+	return nil, 0, i, false
 }
 
 // nextValue parses the cookie of the Cookie header h that starts at i. When
 // it is named name, it returns the bounds [v, end) of its value (blanks
 // around it excluded), else v = -1; next is where the following cookie
 // starts.
-func nextValue(h string, i int, name string) (v, end, next int) {
+func nextValue(h []byte, i int, name string) (v, end, next int) {
 	nameStart := skipBlanks(h, i)
 	j := nameStart
 	for j < len(h) && h[j] != '=' && h[j] != ';' {
@@ -138,13 +186,13 @@ func nextValue(h string, i int, name string) (v, end, next int) {
 	next = end + 1
 	if end < len(h) && h[end] != ';' {
 		// A quoted value ended before the ';': skip to it.
-		if k := strings.IndexByte(h[end:], ';'); k < 0 {
+		if k := bytes.IndexByte(h[end:], ';'); k < 0 {
 			next = len(h) + 1
 		} else {
 			next = end + k + 1
 		}
 	}
-	if trimRight(h, nameStart, j) != name {
+	if string(trimRight(h, nameStart, j)) != name {
 		return -1, -1, next
 	}
 	return v, v + len(trimRight(h, v, end)), next
@@ -153,19 +201,19 @@ func nextValue(h string, i int, name string) (v, end, next int) {
 // valueEnd returns where the cookie value starting at v ends: at the next
 // ';', or after the closing quote when the value starts with '"' (as
 // HAProxy's http_find_cookie_value_end).
-func valueEnd(h string, v int) int {
+func valueEnd(h []byte, v int) int {
 	if v < len(h) && h[v] == '"' {
-		if k := strings.IndexByte(h[v+1:], '"'); k >= 0 {
+		if k := bytes.IndexByte(h[v+1:], '"'); k >= 0 {
 			return v + 1 + k + 1
 		}
 	}
-	if k := strings.IndexByte(h[v:], ';'); k >= 0 {
+	if k := bytes.IndexByte(h[v:], ';'); k >= 0 {
 		return v + k
 	}
 	return len(h)
 }
 
-func skipBlanks(h string, i int) int {
+func skipBlanks(h []byte, i int) int {
 	for i < len(h) && (h[i] == ' ' || h[i] == '\t') {
 		i++
 	}
@@ -173,9 +221,13 @@ func skipBlanks(h string, i int) int {
 }
 
 // trimRight returns h[start:end] without trailing blanks.
-func trimRight(h string, start, end int) string {
+func trimRight(h []byte, start, end int) []byte {
 	for end > start && (h[end-1] == ' ' || h[end-1] == '\t') {
 		end--
 	}
 	return h[start:end]
 }
+
+// bytesOf views s as bytes without copying, for the parsers above, which only
+// read. Nothing may ever write to the result.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

@@ -1,0 +1,127 @@
+package forward
+
+import (
+	"bytes"
+	"log/slog"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+)
+
+// What both engines share of a request's outcome: the sticky verdict, the
+// proxy's own answers and the access log line, so that a request reads the
+// same in /stats, /metrics and the log whichever engine served it.
+
+// Outcome says what stickiness did for a request of svc answered by b (nil: no
+// server answered): pinned is the available server its cookie named (nil:
+// none), hadID whether the request carried any id at all.
+func Outcome(svc *Service, pinned, b *backend.Backend, hadID bool) Sticky {
+	switch {
+	case svc.Cookie == "":
+		return StickyNone
+	case pinned != nil && pinned == b:
+		return StickyHit
+	case hadID:
+		return StickyRebalanced
+	}
+	return StickyNew
+}
+
+// The proxy's own answers: one line of text, never an address or Go error text.
+
+// NoRouteText answers a request that matches no route; the path, cut to 200
+// bytes, is echoed in a text/plain answer that no browser sniffs.
+func NoRouteText(path string) string {
+	if len(path) > 200 {
+		path = path[:200] + "..."
+	}
+	return "no route for " + path
+}
+
+// NoServerText answers when a service has no available server left to try.
+func NoServerText(svc string) string { return "no server available for " + svc }
+
+// RefusedText answers when every server tried refused the connection.
+func RefusedText(svc string) string {
+	return "service unavailable: no server of " + svc + " accepted the connection"
+}
+
+// TimeoutText answers when the server did not answer within timeout.server.
+func TimeoutText(svc string) string { return "gateway timeout: " + svc + " did not answer in time" }
+
+// BadGatewayText answers when the server's answer was missing or malformed.
+func BadGatewayText(svc string) string { return "bad gateway: " + svc + " gave no valid answer" }
+
+// LogRequest writes the access log line of one request.
+func LogRequest(logger *slog.Logger, method, path string, status int, service, server string, sticky Sticky, d time.Duration, aborted bool) {
+	attrs := []any{"method", method, "path", path, "status", status,
+		"service", service, "server", server, "sticky", sticky.String(), "dur_ms", ms(d)}
+	if aborted {
+		attrs = append(attrs, "aborted", true)
+	}
+	logger.Info("request", attrs...)
+}
+
+// AppendCacheDirectives appends the directives of one Cache-Control value to
+// dst (", "-separated, after any dst holds) for a response that sets a sticky
+// cookie: "public" is dropped, a "private" directive is kept once, as a plain
+// "private" (a field-qualified private="set-cookie" would let shared caches
+// keep the rest), everything else stays. has says a private directive is in
+// dst already; AppendPrivate ends the value.
+func AppendCacheDirectives(dst, v []byte, has bool) ([]byte, bool) {
+	for len(v) > 0 {
+		d := v
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			d, v = v[:i], v[i+1:]
+		} else {
+			v = nil
+		}
+		d = bytes.TrimSpace(d)
+		name, _, _ := bytes.Cut(d, []byte("="))
+		name = bytes.TrimSpace(name)
+		switch {
+		case len(name) == 0, asciiFold(name, "public"):
+			continue
+		case asciiFold(name, "private"):
+			if has {
+				continue
+			}
+			has = true
+			d = []byte("private")
+		}
+		dst = appendDirective(dst, d)
+	}
+	return dst, has
+}
+
+// AppendPrivate ends a merged Cache-Control value: "private" unless has.
+func AppendPrivate(dst []byte, has bool) []byte {
+	if has {
+		return dst
+	}
+	return appendDirective(dst, []byte("private"))
+}
+
+func appendDirective(dst, d []byte) []byte {
+	if len(dst) > 0 {
+		dst = append(dst, ", "...)
+	}
+	return append(dst, d...)
+}
+
+// asciiFold reports whether b equals lower (lower-case ASCII), ignoring case.
+func asciiFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,662 @@
+package h1
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
+)
+
+// Buffer sizes of a client connection. The read buffer holds the request head
+// (and pipelined requests); it grows up to MaxHeaderBytes for a large head.
+const (
+	clientBuf = 8 << 10
+	outBuf    = 8 << 10
+)
+
+// conn is one client connection, served by one goroutine (serve) from accept
+// to close. Only that goroutine touches its fields, except idle and nc's
+// deadlines (Server.wakeIdle), and during a streamed request body the body
+// goroutine, which owns the client's read side until it is joined.
+type conn struct {
+	s    *Server
+	nc   net.Conn
+	ip   []byte // the client's address, for X-Forwarded-For
+	buf  []byte // client bytes read: buf[r:w] not yet consumed
+	r, w int
+	out  []byte // heads composed for one write
+	dl   deadline
+	idle atomic.Bool // waiting for the next request
+	req  head
+	resp head
+	scr  []byte // scratch: the decoded path for routing, a merged Cache-Control
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, buf: make([]byte, clientBuf), out: make([]byte, 0, outBuf)}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = a.AddrPort().Addr().Unmap().AppendTo(nil)
+	}
+	return c
+}
+
+func (c *conn) serve() {
+	defer c.s.forget(c)
+	defer c.nc.Close()
+	for {
+		n, ok := c.readHead()
+		if !ok {
+			return
+		}
+		if !c.handle(n) || c.s.closing.Load() {
+			return
+		}
+	}
+}
+
+// readHead reads until buf[r:] starts with a whole request head and returns
+// its length. It answers and returns false when the connection must end: the
+// client left or idled out (no answer), the head is too large (431), too slow
+// (408) or not HTTP (400).
+func (c *conn) readHead() (int, bool) {
+	resume := 0
+	var started time.Time // the head's first byte
+	for {
+		if c.r < c.w {
+			if n, res := headEnd(c.buf[c.r:c.w], resume); n > 0 {
+				return n, true
+			} else {
+				resume = res
+			}
+			if c.w-c.r >= c.s.o.MaxHeaderBytes {
+				c.reject(errTooLarge)
+				return 0, false
+			}
+		}
+		if c.w == len(c.buf) {
+			c.makeRoom()
+		}
+		now := time.Now()
+		if c.r == c.w {
+			c.idle.Store(true)
+			if c.s.closing.Load() {
+				return 0, false
+			}
+			c.dl.read(c.nc, now, c.s.o.IdleTimeout)
+		} else if started.IsZero() {
+			started = now
+			c.dl.read(c.nc, now, c.s.o.HeaderTimeout)
+		}
+		m, err := c.nc.Read(c.buf[c.w:])
+		c.idle.Store(false)
+		c.w += m
+		if err != nil && m == 0 {
+			if c.r < c.w && isTimeout(err) && !c.s.closing.Load() {
+				c.reject(&statusError{408, "request timeout: the request head took too long"})
+			}
+			return 0, false
+		}
+	}
+}
+
+// makeRoom makes space after buf[w]: it moves the unread bytes to the front
+// or, when they fill the buffer, doubles it (up to MaxHeaderBytes).
+func (c *conn) makeRoom() {
+	if c.r > 0 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+		return
+	}
+	nb := make([]byte, min(2*len(c.buf), c.s.o.MaxHeaderBytes+clientBuf))
+	c.w = copy(nb, c.buf[:c.w])
+	c.buf = nb
+}
+
+// consume drops n bytes from the front of the read buffer.
+func (c *conn) consume(n int) {
+	c.r += n
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// view is b as a string without a copy, for lookups that do not keep it (route
+// matching, map lookups): the string must not outlive this request's use of b.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// handle serves the request whose head is buf[r:r+n] and reports whether the
+// connection may carry another one.
+func (c *conn) handle(n int) bool {
+	start := time.Now()
+	b := c.buf[c.r : c.r+n]
+	h := &c.req
+	if err := parseRequest(b, h); err != nil {
+		var se *statusError
+		if !errors.As(err, &se) {
+			se = badRequest("bad request")
+		}
+		c.reject(se)
+		return false
+	}
+	path, ok := c.routingPath(h.path.of(b))
+	if !ok {
+		c.reject(badRequest("bad request: malformed percent-encoding in the path"))
+		return false
+	}
+	if view(path) == forward.HealthPath {
+		return c.answerOwn(n, 200, "ok", start)
+	}
+	host := []byte(nil)
+	if h.host >= 0 {
+		host = h.fields[h.host].value.of(b)
+	}
+	t := c.s.o.Table()
+	svc, found := t.Match(view(host), view(path))
+	if !found {
+		return c.answerNoRoute(n, start)
+	}
+	return c.proxy(n, svc, start)
+}
+
+// routingPath is the path routes are matched against: percent-decoded, as the
+// std engine's URL.Path, so both engines route a request alike. The backend
+// still gets the path as sent. False: a malformed escape (net/http's 400).
+func (c *conn) routingPath(p []byte) ([]byte, bool) {
+	if len(p) == 0 {
+		return slash, true
+	}
+	i := 0
+	for i < len(p) && p[i] != '%' {
+		i++
+	}
+	if i == len(p) {
+		return p, true
+	}
+	out := append(c.scr[:0], p[:i]...)
+	for ; i < len(p); i++ {
+		if p[i] != '%' {
+			out = append(out, p[i])
+			continue
+		}
+		if i+2 >= len(p) || hexValue(p[i+1]) < 0 || hexValue(p[i+2]) < 0 {
+			return nil, false
+		}
+		out = append(out, byte(hexValue(p[i+1])<<4|hexValue(p[i+2])))
+		i += 2
+	}
+	c.scr = out
+	return out, true
+}
+
+var slash = []byte("/")
+
+// requestBody says how the request's body is framed and how much of it is
+// already in the read buffer after the head.
+type requestBody struct {
+	length   int64 // -1: chunked; 0: none
+	inBuf    int   // body bytes in buf after the head (up to the body's end)
+	complete bool  // the whole body is in buf
+	ch       chunked
+}
+
+func (c *conn) bodyOf(n int) (requestBody, error) {
+	h := &c.req
+	rb := requestBody{}
+	avail := c.w - c.r - n
+	switch {
+	case h.chunked:
+		rb.length = -1
+		k, done, err := rb.ch.scan(c.buf[c.r+n : c.w])
+		if err != nil {
+			return rb, err
+		}
+		rb.inBuf, rb.complete = k, done
+	case h.contentLength > 0:
+		rb.length = h.contentLength
+		rb.inBuf = int(min(int64(avail), h.contentLength))
+		rb.complete = int64(rb.inBuf) == h.contentLength
+	default:
+		rb.complete = true
+	}
+	return rb, nil
+}
+
+// answerOwn answers a request the proxy serves itself (the health path).
+func (c *conn) answerOwn(n, status int, msg string, start time.Time) bool {
+	rb, err := c.bodyOf(n)
+	keep := err == nil && rb.complete && !c.req.connClose
+	c.writeText(status, msg, !keep)
+	if keep {
+		c.consume(n + rb.inBuf)
+	}
+	return keep
+}
+
+func (c *conn) answerNoRoute(n int, start time.Time) bool {
+	b := c.buf[c.r : c.r+n]
+	p := c.req.target.of(b)
+	if q := indexByte(p, '?'); q >= 0 {
+		p = p[:q]
+	}
+	msg := forward.NoRouteText(string(p))
+	rb, err := c.bodyOf(n)
+	keep := err == nil && rb.complete && !c.req.connClose
+	c.writeText(404, msg, !keep)
+	if c.s.o.AccessLog() {
+		c.s.o.Logger.Info("request", "method", string(c.req.method.of(b)), "path", string(p), "status", 404,
+			"route", "", "dur_ms", float64(time.Since(start).Microseconds())/1000)
+	}
+	if keep {
+		c.consume(n + rb.inBuf)
+	}
+	return keep
+}
+
+func indexByte(b []byte, x byte) int {
+	for i, c := range b {
+		if c == x {
+			return i
+		}
+	}
+	return -1
+}
+
+// reject answers a head that cannot be served and ends the connection: what
+// follows it in the buffer cannot be trusted to start a request.
+func (c *conn) reject(se *statusError) {
+	c.writeText(se.status, se.msg, true)
+	c.linger()
+}
+
+// Bounds of a lingering close: a pause in the client's sending, the whole
+// drain, what is read.
+const (
+	lingerIdle  = 500 * time.Millisecond
+	lingerTotal = 2 * time.Second
+	lingerBytes = 4 << 20
+)
+
+// linger ends a connection whose client may still be sending (a head too large,
+// a body nobody read) without losing the answer just written: closing with
+// unread input makes the kernel send a reset, which can destroy the answer
+// before the client reads it. So the write side is shut first and the input
+// drained until the client stops sending, within bounds, as nginx's
+// lingering_close does.
+func (c *conn) linger() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.dl.r = time.Time{}
+	end := time.Now().Add(lingerTotal)
+	for n := 0; n < lingerBytes; {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		dl := now.Add(lingerIdle)
+		if dl.After(end) {
+			dl = end
+		}
+		c.nc.SetReadDeadline(dl)
+		m, err := c.nc.Read(c.buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
+}
+
+// writeText writes one of the proxy's own answers: a line of text that no
+// browser sniffs, never cached.
+func (c *conn) writeText(status int, msg string, close bool) {
+	o := c.out[:0]
+	o = append(o, "HTTP/1.1 "...)
+	o = strconv.AppendInt(o, int64(status), 10)
+	o = append(o, ' ')
+	o = append(o, statusText(status)...)
+	o = append(o, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: "...)
+	o = strconv.AppendInt(o, int64(len(msg)+1), 10)
+	if close {
+		o = append(o, "\r\nConnection: close"...)
+	}
+	o = append(o, "\r\n\r\n"...)
+	if c.req.method.len() != 4 || string(c.buf[c.r+int(c.req.method.s):c.r+int(c.req.method.e)]) != "HEAD" {
+		o = append(o, msg...)
+		o = append(o, '\n')
+	}
+	c.out = o
+	c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+	c.nc.Write(o)
+}
+
+func statusText(code int) string {
+	switch code {
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 413:
+		return "Content Too Large"
+	case 417:
+		return "Expectation Failed"
+	case 431:
+		return "Request Header Fields Too Large"
+	case 501:
+		return "Not Implemented"
+	case 502:
+		return "Bad Gateway"
+	case 503:
+		return "Service Unavailable"
+	case 504:
+		return "Gateway Timeout"
+	case 505:
+		return "HTTP Version Not Supported"
+	}
+	return "Status"
+}
+
+// replayable reports whether a request may be sent again to another server
+// after one dropped it unanswered: GET or HEAD without a body, as the std
+// engine (HAProxy's retry-on empty-response).
+func (c *conn) replayable(n int) bool {
+	m := c.req.method.of(c.buf[c.r : c.r+n])
+	return c.req.contentLength <= 0 && !c.req.chunked && (string(m) == "GET" || string(m) == "HEAD")
+}
+
+// attemptError classifies a failed attempt on one server.
+type attemptError uint8
+
+const (
+	attemptDial    attemptError = iota + 1 // could not connect: the server is down, try another
+	attemptEmpty                           // the server closed or reset without answering
+	attemptTimeout                         // no answer within timeout.server
+	attemptBad                             // a malformed answer
+	attemptClient                          // the client's fault (its body): answered already
+	attemptGone                            // the client left
+)
+
+// proxy forwards the request whose head is buf[r:r+n] to a server of svc and
+// relays the answer. It reports whether the connection may carry another.
+func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
+	b := c.buf[c.r : c.r+n]
+	rb, err := c.bodyOf(n)
+	if err != nil {
+		c.reject(badRequest("bad request: malformed chunked body"))
+		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), 400, time.Since(start))
+		return false
+	}
+
+	// The server the cookie asks for: the first id naming an available one.
+	var pinned *backend.Backend
+	hadID := false
+	if svc.Cookie != "" {
+		pinned, hadID = c.pin(b, svc)
+	}
+
+	c.out = c.composeRequest(c.out[:0], b, svc, rb)
+	replay := c.replayable(n)
+
+	var tried [4]*backend.Backend
+	ntried := 0
+	next := pinned
+	var srv *backend.Backend
+	var failure attemptError
+	var bc *bconn
+	var bs *bodyStream
+	forceDial := false // the next attempt must not use a kept-alive connection
+	sticky := forward.Outcome(svc, pinned, nil, hadID)
+	for attempt := 0; attempt <= svc.Retries; attempt++ {
+		bk := next
+		next = nil
+		if bk == nil || !bk.Available() {
+			var ok bool
+			if bk, ok = svc.Pool.Pick(tried[:ntried]...); !ok {
+				break
+			}
+		}
+		bk.Acquire()
+		now := time.Now()
+		var fresh bool
+		bc, fresh, failure, bs = c.send(bk, n, rb, now, forceDial)
+		forceDial = false
+		if failure == 0 {
+			failure = c.readResponse(bc, bs, now)
+		}
+		if failure == 0 {
+			srv = bk
+			sticky = forward.Outcome(svc, pinned, bk, hadID)
+			break
+		}
+		if bc != nil {
+			bc.nc.Close()
+			bc = nil
+		}
+		switch {
+		case failure == attemptDial:
+			bk.ReleaseFailed()
+			if bk.SetUp(false) {
+				c.s.o.Logger.Warn("server down: connection failed", "service", svc.Name, "server", bk.ID(), "addr", bk.Addr())
+			}
+		case failure == attemptEmpty && !fresh && bs == nil && replay:
+			// A kept-alive connection the server had closed (it restarted,
+			// or stops gracefully): it never saw the request. Same server,
+			// on a new connection, and its other idle ones are suspect too.
+			bk.ReleaseUnsent()
+			c.s.backends.drop(bk)
+			next, forceDial = bk, true
+			continue
+		case failure == attemptEmpty && replay:
+			// It took the request and dropped the connection without a
+			// word (it crashed or was killed): a GET or HEAD without a
+			// body goes to another server, as the std engine does.
+			bk.ReleaseFailed()
+		default:
+			bk.Release()
+			return c.failed(n, svc, failure, sticky, start, bs)
+		}
+		if ntried < len(tried) {
+			tried[ntried] = bk
+			ntried++
+		}
+	}
+	if srv == nil {
+		return c.failed(n, svc, failure, sticky, start, bs)
+	}
+	if sticky == forward.StickyRebalanced {
+		c.s.o.Logger.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", srv.ID())
+	}
+	return c.relay(n, svc, srv, bc, bs, rb, sticky, start)
+}
+
+// pin finds the server named by the request's sticky cookies.
+func (c *conn) pin(b []byte, svc *forward.Service) (*backend.Backend, bool) {
+	h := &c.req
+	var pinned *backend.Backend
+	hadID := false
+	for k := 0; k < h.n; k++ {
+		f := &h.fields[k]
+		if f.name.len() != 6 || !fieldIs(f.name.of(b), "cookie") {
+			continue
+		}
+		v := f.value.of(b)
+		for i := 0; ; {
+			id, next, ok := sticky.NextID(v, svc.Cookie, i)
+			if !ok {
+				break
+			}
+			i = next
+			hadID = true
+			if pinned == nil {
+				if bk, ok := svc.Pool.Lookup(view(id)); ok && bk.Available() {
+					pinned = bk
+				}
+			}
+		}
+	}
+	return pinned, hadID
+}
+
+// failed answers a request that got no answer from any server, and ends the
+// connection.
+func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forward.Sticky, start time.Time, bs *bodyStream) bool {
+	status := 0
+	var msg string
+	switch why {
+	case 0:
+		status, msg = 503, forward.NoServerText(svc.Name)
+	case attemptDial:
+		status, msg = 503, forward.RefusedText(svc.Name)
+	case attemptTimeout:
+		status, msg = 504, forward.TimeoutText(svc.Name)
+	case attemptClient:
+		// The client's body stalled or was malformed: its fault, a 4xx,
+		// and nothing against the server.
+		status, msg = 400, "bad request: malformed or incomplete request body"
+		if bs != nil && bs.statusOf() == 408 {
+			status, msg = 408, "request timeout: the request body stalled"
+		}
+	case attemptGone:
+	default:
+		status, msg = 502, forward.BadGatewayText(svc.Name)
+	}
+	if bs != nil {
+		bs.stop(c, nil)
+	}
+	if msg != "" {
+		c.writeText(status, msg, true)
+		c.linger()
+	}
+	if status >= 500 {
+		c.s.o.Logger.Warn("request failed", "route", svc.Name, "status", status, "err", why.String())
+	} else {
+		c.s.o.Logger.Debug("request failed", "route", svc.Name, "status", status, "err", why.String())
+	}
+	d := time.Since(start)
+	svc.Counters.Record(sticky, status, d)
+	if c.s.o.AccessLog() {
+		b := c.buf[c.r : c.r+n]
+		forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)
+	}
+	return false
+}
+
+func (e attemptError) String() string {
+	switch e {
+	case attemptDial:
+		return "connection refused or timed out"
+	case attemptEmpty:
+		return "the server closed the connection without answering"
+	case attemptTimeout:
+		return "the server did not answer in time"
+	case attemptBad:
+		return "malformed answer"
+	case attemptClient:
+		return "the client's request body"
+	case attemptGone:
+		return "the client left"
+	}
+	return "no server available"
+}
+
+// send writes the request head (and what the buffer holds of its body) to a
+// connection to bk, and starts streaming the rest of the body if there is more.
+func (c *conn) send(bk *backend.Backend, n int, rb requestBody, now time.Time, dial bool) (bc *bconn, fresh bool, fail attemptError, bs *bodyStream) {
+	var err error
+	if dial {
+		bc, err = c.s.backends.dial(bk)
+	} else {
+		bc, err = c.s.backends.get(bk, now)
+	}
+	if err != nil {
+		return nil, true, attemptDial, nil
+	}
+	fresh = !bc.used
+	bc.dl.write(bc.nc, now, c.s.o.ServerTimeout)
+	if _, err := bc.nc.Write(c.out); err != nil {
+		return bc, fresh, attemptEmpty, nil
+	}
+	if !rb.complete {
+		bs = startBody(c, bc, n, rb)
+	}
+	return bc, fresh, 0, bs
+}
+
+// readResponse reads the response head into bc.buf, relaying interim (1xx)
+// answers to the client as they come. On success c.resp is the final head,
+// at bc.buf[bc.r:].
+func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptError {
+	got := false // any byte of an answer
+	resume := 0
+	for {
+		if bc.r < bc.w {
+			got = true
+			if k, res := headEnd(bc.buf[bc.r:bc.w], resume); k > 0 {
+				if err := parseResponse(bc.buf[bc.r:bc.r+k], &c.resp, false); err != nil {
+					return attemptBad
+				}
+				if c.resp.status >= 200 || c.resp.status == 101 {
+					return 0
+				}
+				// 100 Continue, 103 Early Hints: pass on, then wait for the
+				// final answer.
+				c.dl.write(c.nc, time.Now(), c.s.o.WriteTimeout)
+				if _, err := c.nc.Write(bc.buf[bc.r : bc.r+k]); err != nil {
+					return attemptGone
+				}
+				bc.r += k
+				resume = 0
+				continue
+			} else {
+				resume = res
+			}
+			if bc.w-bc.r >= maxRespHead {
+				return attemptBad
+			}
+		}
+		if bc.w == len(bc.buf) {
+			if bc.r > 0 {
+				bc.w = copy(bc.buf, bc.buf[bc.r:bc.w])
+				bc.r = 0
+			} else {
+				nb := make([]byte, min(2*len(bc.buf), maxRespHead+backendBuf))
+				bc.w = copy(nb, bc.buf[:bc.w])
+				bc.buf = nb
+			}
+		}
+		bc.dl.read(bc.nc, now, c.s.o.ServerTimeout)
+		m, err := bc.nc.Read(bc.buf[bc.w:])
+		bc.w += m
+		if err != nil && m == 0 {
+			if bs != nil {
+				if f := bs.clientFault(c); f != 0 {
+					return f
+				}
+			}
+			switch {
+			case isTimeout(err):
+				return attemptTimeout
+			case got:
+				return attemptBad
+			}
+			return attemptEmpty
+		}
+	}
+}
