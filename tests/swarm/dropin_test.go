@@ -126,8 +126,9 @@ func test2018Spreads(t *testing.T, s *stack) {
 
 // test2018RollingUpdate restarts every replica of both services under load. The 2018
 // file's update_config (parallelism 5) would stop both replicas of a service at once,
-// which no proxy can hide; the update here goes one replica at a time, in the file's
-// own order (stop the old one, then start the new one).
+// which no proxy can hide; the update here goes one replica at a time, with the file's
+// own order (stop the old one, then start the new one) and the post's 10 s between two
+// replicas: by then the proxy must know the new replica, since the next old one stops.
 func test2018RollingUpdate(t *testing.T, s *stack) {
 	var service1, service2 load
 	stop := make(chan struct{})
@@ -155,7 +156,7 @@ func test2018RollingUpdate(t *testing.T, s *stack) {
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, "docker", "service", "update", "--force", "--quiet", "--detach=false",
-				"--update-parallelism", "1", "--update-delay", "1s", s.name+"_"+svc).CombinedOutput()
+				"--update-parallelism", "1", "--update-delay", "10s", s.name+"_"+svc).CombinedOutput()
 			if err != nil {
 				errs <- fmt.Errorf("docker service update %s: %v: %s", svc, err, out)
 			}

@@ -39,6 +39,9 @@ type Derived struct {
 	Warnings []string
 	// Left are the services on the proxy's networks that are not routed, and why.
 	Left []string
+	// Updating says that a routed service is in a rolling update (or its rollback):
+	// its tasks change every few seconds, and the watcher polls faster meanwhile.
+	Updating bool
 }
 
 // Derive turns the swarm's services into the proxy's, as dockercloud/haproxy did: every
@@ -95,6 +98,9 @@ func Derive(services []Service, tasks []Task, self Self, balance string) (Derive
 		}
 		sc.Servers = servers(s.ID, tasks, nets, sc.Servers)
 		d.Services = append(d.Services, sc)
+		if u := s.UpdateStatus; u != nil && (u.State == "updating" || u.State == "rollback_started") {
+			d.Updating = true
+		}
 	}
 	return d, nil
 }

@@ -5,8 +5,11 @@ package swarm
 
 // Service is one entry of GET /services.
 type Service struct {
-	ID   string
-	Spec ServiceSpec
+	ID           string
+	Spec         ServiceSpec
+	UpdateStatus *struct {
+		State string // "updating" during a rolling update, "completed" after it...
+	}
 }
 
 // ServiceSpec is a service's desired state.

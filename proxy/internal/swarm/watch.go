@@ -14,21 +14,26 @@ import (
 // Watcher follows the swarm: it derives the proxy's services at once on every service
 // event (create, update, remove: the events stream, reconnected after it ends) and
 // every Interval (swarm sends no event when a task starts or stops, so tasks are
-// polled, as dockercloud/haproxy polled them). Set the exported fields before First;
-// then Run owns the Watcher.
+// polled, as dockercloud/haproxy polled them), every UpdatingInterval while a routed
+// service is in a rolling update: the next old task may stop as soon as its new one
+// runs, and the proxy must know the new one by then. Set the exported fields before
+// First; then Run owns the Watcher.
 type Watcher struct {
 	Client   *Client
 	Self     Self
 	Balance  string        // the proxy's BALANCE, for services without one
 	Interval time.Duration // between polls; 0: 5s
-	Logger   *slog.Logger  // nil: discard
+	// UpdatingInterval is the poll during a rolling update; 0: 1s (never above Interval).
+	UpdatingInterval time.Duration
+	Logger           *slog.Logger // nil: discard
 	// SelfWait is how long First waits for the manager to list the proxy's own task;
 	// 0: 15s.
 	SelfWait time.Duration
 
-	last    []config.Service
-	warned  map[string]bool // the warnings and left-out notes of the last derivation
-	lastErr string
+	last     []config.Service
+	updating bool            // the last derivation saw a rolling update
+	warned   map[string]bool // the warnings and left-out notes of the last derivation
+	lastErr  string
 }
 
 // Reconnection delays of the events stream: the first retry, and the most between two.
@@ -53,7 +58,7 @@ func (w *Watcher) First(ctx context.Context) (Derived, error) {
 	for {
 		d, err := w.derive(ctx)
 		if err == nil {
-			w.last = d.Services
+			w.last, w.updating = d.Services, d.Updating
 			return d, nil
 		}
 		if !errors.Is(err, ErrNoSelf) || time.Now().After(deadline) {
@@ -72,10 +77,14 @@ func (w *Watcher) First(ctx context.Context) (Derived, error) {
 // First at first). A failure keeps the last services and is logged when it starts and
 // when it ends.
 func (w *Watcher) Run(ctx context.Context, apply func([]config.Service)) {
-	interval := w.Interval
+	interval, fast := w.Interval, w.UpdatingInterval
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
+	if fast <= 0 {
+		fast = time.Second
+	}
+	fast = min(fast, interval)
 	kick := make(chan struct{}, 1)
 	poke := func() {
 		select {
@@ -90,15 +99,20 @@ func (w *Watcher) Run(ctx context.Context, apply func([]config.Service)) {
 	}()
 	defer func() { <-done }()
 
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
+	next := time.NewTimer(interval)
+	defer next.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-next.C:
 		case <-kick:
 		}
+		wait := interval
+		if w.updating {
+			wait = fast
+		}
+		next.Reset(wait)
 		d, err := w.derive(ctx)
 		if err != nil {
 			if ctx.Err() == nil && err.Error() != w.lastErr {
@@ -110,6 +124,13 @@ func (w *Watcher) Run(ctx context.Context, apply func([]config.Service)) {
 		if w.lastErr != "" {
 			w.log().Info("reading the swarm works again", "docker_host", w.Client.Host())
 			w.lastErr = ""
+		}
+		if d.Updating != w.updating {
+			w.log().Debug("rolling update", "updating", d.Updating)
+			w.updating = d.Updating
+			if d.Updating {
+				next.Reset(fast)
+			}
 		}
 		if !reflect.DeepEqual(d.Services, w.last) {
 			w.last = d.Services

@@ -169,6 +169,27 @@ func TestANewTaskIsUsedWithinOnePoll(t *testing.T) {
 	}
 }
 
+func TestARollingUpdateIsPolledEverySecond(t *testing.T) {
+	t.Parallel()
+	e := swarmtest.Start(t, swarmtest.Dir("2018"))
+	f := follow(t, e, time.Hour)
+	// The update starts: swarm sends an event, then none for the tasks it replaces.
+	var id string
+	e.Edit(func(s *swarmtest.State) {
+		s.SetUpdateState("service2", "updating")
+		id = s.ServiceID("service2")
+	})
+	e.Event(swarmtest.ServiceEvent("update", id, "dropin_service2"))
+	n := e.Requests("/tasks")
+	waitFor(t, time.Second, "the event's derivation", func() bool { return e.Requests("/tasks") > n })
+	e.Edit(func(s *swarmtest.State) { s.AddTask("service2", "replacement", "10.0.5.97") })
+	took := waitFor(t, 2*time.Second, "the replacement task among service2's servers", func() bool {
+		s, _ := f.service("service2")
+		return slices.ContainsFunc(s.Servers, func(t discoverTarget) bool { return t.String() == "10.0.5.97:8080" })
+	})
+	t.Logf("a task started during the update was used after %v (poll every hour otherwise)", took)
+}
+
 func TestTheEventsStreamReconnectsAfterEOF(t *testing.T) {
 	t.Parallel()
 	e := swarmtest.Start(t, swarmtest.Dir("2018"))

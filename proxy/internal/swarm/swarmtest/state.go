@@ -39,6 +39,12 @@ func (s *State) SetLabel(service, key, value string) {
 	labels[key] = value
 }
 
+// SetUpdateState sets a service's UpdateStatus.State, "updating" during a rolling
+// update, "completed" after it.
+func (s *State) SetUpdateState(service, state string) {
+	s.service(service)["UpdateStatus"] = map[string]any{"State": state}
+}
+
 // TasksOf are the tasks of a service.
 func (s *State) TasksOf(service string) []map[string]any {
 	id := s.ServiceID(service)
