@@ -30,7 +30,9 @@ func TestThe2018StackFile(t *testing.T) {
 	t.Logf("stack %s (the 2018 file) on 127.0.0.1:%d", s.name, s.port)
 	s.runSteps(t, []step{
 		{"make stack-deploy STACK_FILE=stack/docker-compose.2018.yml answers on the published port", func(t *testing.T, s *stack) {
-			s.make(5*time.Minute, "stack-deploy", the2018File)
+			// A first deploy: the stack's settings are the ones given here.
+			s.make(5*time.Minute, "stack-deploy", append(s.versionVar(), the2018File,
+				fmt.Sprintf("PORT=%d", s.port), fmt.Sprintf("STATS_PORT=%d", s.statsPort))...)
 		}},
 		{"service1 counts on one replica", test2018Sticky},
 		{"service2 spreads a client over its replicas", test2018Spreads},
@@ -68,7 +70,7 @@ func (s *stack) runSteps(t *testing.T, steps []step) {
 	removed := false
 	t.Cleanup(func() {
 		if !removed {
-			if err := s.tryMake(3*time.Minute, "stack-rm"); err != nil {
+			if _, err := s.tryMake(3*time.Minute, nil, "stack-rm", "STACK="+s.name); err != nil {
 				t.Error(err)
 			}
 			s.checkNothingLeft()
