@@ -14,6 +14,9 @@
 STACK        ?= test
 SERVICE      ?= service1
 N            ?=
+# The stack file stack-deploy deploys; stack/docker-compose.2018.yml is the tutorial's own,
+# read by the proxy from the services' environment as dockercloud/haproxy did.
+STACK_FILE   ?= docker-compose.yml
 # Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
 STACK_TESTS  ?= run
 
@@ -22,7 +25,7 @@ given = $(if $(filter command line environment,$(origin $1)),$($1))
 
 STACK_SH := STACK='$(STACK)' PORT='$(call given,PORT)' STATS_PORT='$(call given,STATS_PORT)' \
 	STORE='$(call given,STORE)' REPLICAS='$(call given,REPLICAS)' UPDATE_DELAY='$(call given,UPDATE_DELAY)' \
-	VERSION='$(VERSION)' stack/stack.sh
+	VERSION='$(VERSION)' STACK_FILE='$(STACK_FILE)' stack/stack.sh
 
 .PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
@@ -46,7 +49,7 @@ swarm-init: ## make this engine a single-node swarm (docker swarm init) unless i
 	@$(STACK_SH) swarm-init
 
 # stack-check first: no image build when the engine or the swarm is missing.
-stack-deploy: stack-check images ## deploy or redeploy the stack (STACK=test PORT=80 STORE=memory|cookie) and wait for it
+stack-deploy: stack-check images ## deploy or redeploy the stack (STACK=test PORT=80 STORE=memory|cookie STACK_FILE=...) and wait for it
 	@$(STACK_SH) deploy
 
 stack-check:

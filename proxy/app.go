@@ -40,6 +40,10 @@ type app struct {
 	runCtx  context.Context
 	stopAll context.CancelFunc
 
+	// rebase, with discovery: docker, applies a re-read file under the swarm's
+	// services (dockerSource.rebase); nil when the file holds the services.
+	rebase func(*config.Config)
+
 	listeners []*listener // the client listener first, then the admin port if on
 	limiter   *limiter    // the client listener's connection slots
 	draining  atomic.Bool
@@ -105,15 +109,14 @@ func (a *app) apply(cfg *config.Config) {
 			a.runners[sc.Name] = r
 		}
 		r.pool.SetBalance(sc.Balance)
-		hc := cfg.Check
-		hc.Path = sc.HealthCheck
+		hc := sc.HealthConfig(cfg.Check)
 		key := fmt.Sprintf("%v|%+v|%v", sc.Servers, hc, cfg.ResolveInterval)
 		if key != r.key {
 			a.start(sc.Name, r, sc.Servers, hc, cfg.ResolveInterval)
 			r.key = key
 		}
 		services = append(services, &forward.Service{
-			Name: sc.Name, VirtualHost: sc.VirtualHost, Cookie: sc.Cookie, NoCache: sc.NoCache,
+			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Cookie: sc.Cookie, NoCache: sc.NoCache,
 			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters,
 		})
 	}
@@ -170,7 +173,11 @@ func (a *app) reload() error {
 		a.logger.Error("reload failed; keeping the running configuration", "err", err)
 		return err
 	}
-	a.apply(cfg)
+	if a.rebase != nil {
+		a.rebase(cfg)
+	} else {
+		a.apply(cfg)
+	}
 	a.logger.Info("configuration reloaded", "file", cfg.File, "services", len(cfg.Services))
 	return nil
 }

@@ -60,10 +60,16 @@ func runReloading(ctx context.Context, args []string, getenv func(string) string
 	if set.idKeyDefault {
 		logger.Warn("SERVER_ID_KEY is not set: server ids use the built-in key, so anyone who can list the backend addresses can tell which id is which; set SERVER_ID_KEY (or SERVER_ID_KEY_FILE) to 16+ random bytes, the same on every replica, e.g. $(openssl rand -hex 32)")
 	}
+	src, cfg, err := startDiscovery(ctx, set, cfg, logger)
+	if err != nil {
+		return err
+	}
 	a := newApp(set, cfg, logger, nil)
 	if err := a.listen(); err != nil {
 		a.stop()
 		return err
 	}
+	// follow starts now; the deferred stop waits for it after the drain.
+	defer src.follow(ctx, a)()
 	return a.serve(ctx, reload)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/swarm"
 )
 
 // settings are the process's flags and environment; the proxy's behaviour is in the
@@ -27,14 +28,24 @@ type settings struct {
 	statsAuth       string // user:pass, or "" for open stats
 	idKey           []byte
 	idKeyDefault    bool // idKey is backend.DefaultIDKey: no SERVER_ID_KEY given
+	// discovery: docker (discovery.go): PROXY_DISCOVERY, the dockercloud variables and
+	// HOSTNAME, read once at start.
+	discovery    string // "" leaves it to the file
+	dockerEnv    swarm.Env
+	dockerEnvErr error
+	hostname     string
 }
+
+// defaultConfigFile is read when no -config or PROXY_CONFIG names a file (and
+// discovery docker does not make the file optional).
+const defaultConfigFile = "proxy.yaml"
 
 // minIDKey is the shortest SERVER_ID_KEY accepted, in bytes.
 const minIDKey = 16
 
 func (s *settings) command() *cli.Command {
 	table := []cli.Setting{
-		{Flag: "config", Env: "PROXY_CONFIG", Default: "proxy.yaml", Usage: "configuration file", Set: cli.String(&s.configFile)},
+		{Flag: "config", Env: "PROXY_CONFIG", DefaultText: defaultConfigFile + " (none with discovery docker)", Usage: "configuration file", Set: cli.String(&s.configFile)},
 		{Flag: "check", Default: "false", Bool: true, Usage: "validate the configuration, print a summary, exit 0 (bad: exit 2)", Set: cli.Bool(&s.check)},
 		{Flag: "listen", Env: "LISTEN", DefaultText: "listen: in the file, else :80", Usage: "listen address", Set: cli.Addr(&s.listen)},
 		{Flag: "admin", Env: "ADMIN", DefaultText: "admin: in the file, else off",
@@ -47,6 +58,7 @@ func (s *settings) command() *cli.Command {
 				return cli.Addr(&s.admin)(v)
 			}},
 	}
+	table = append(table, s.discoverySettings()...)
 	table = append(table, s.log.Settings()...)
 	table = append(table,
 		cli.Setting{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "10s", Usage: "on SIGTERM, wait this long for requests in flight",
@@ -99,6 +111,13 @@ const configHelp = `Configuration file (YAML; unknown keys are errors; durations
       cookie: "connect.sid prefix nocache"    sticky sessions (HAProxy prefix mode); leave out for none
       balance: roundrobin                     or leastconn
       health_check: /healthz                  GET check; leave out for a TCP connect check
+      check: {interval: 5s, rise: 3}          this service's own check: settings
+      virtual_host_weight: 0                  higher weights' routes are tried first
+  discovery: docker   instead of services: the swarm's services (on the proxy's networks) and
+    their environment, as dockercloud/haproxy: VIRTUAL_HOST, VIRTUAL_HOST_WEIGHT,
+    SERVICE_PORTS (required), EXCLUDE_PORTS, COOKIE, BALANCE, HEALTH_CHECK, HTTP_CHECK and
+    the label com.docker.dockercloud.haproxy.deactivate=true; the proxy's own STATS_PORT,
+    TIMEOUT, MAXCONN, BALANCE, HEALTH_CHECK, SWARM_MODE_POLLING_INTERVAL override the file.
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the file (services, servers,
 checks, retries, access_log; listen, admin, engine, maxconn, limits and timeouts need a
@@ -109,12 +128,14 @@ Bad values exit 2 with a message naming the setting; a listen error exits 1.`
 func parseSettings(args []string, getenv func(string) string, help io.Writer) (settings, error) {
 	var s settings
 	err := s.command().Parse(args, getenv, help)
+	s.readDockerEnv(getenv)
 	return s, err
 }
 
-// loadConfig reads the configuration file and applies the -listen and -admin overrides.
+// loadConfig reads the configuration file (readConfig: with discovery docker, maybe
+// none) and applies the -listen and -admin overrides.
 func (s settings) loadConfig() (*config.Config, error) {
-	cfg, err := config.Load(s.configFile)
+	cfg, err := s.readConfig()
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@
 #
 #   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  REPLICAS (2)  UPDATE_DELAY (10s)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
+#   STACK_FILE (deploy: docker-compose.yml, or stack/docker-compose.2018.yml)
 #
 # make passes PORT, STATS_PORT, STORE, REPLICAS and UPDATE_DELAY only when the user gave
 # them (on its command line or in the environment), and empty otherwise: the defaults in
@@ -186,7 +187,7 @@ check_given() {
 }
 
 # read_stack sets DEPLOYED_* from the stack's services as the swarm holds them now: the
-# ports the proxy publishes (its targets 8080 and 1936), service1's store label and update
+# ports the proxy publishes (its targets 8080, or 80 in the 2018 file, and 1936), service1's store label and update
 # delay, each service's replica count. What it cannot read (no stack, a service missing,
 # a stack deployed before the label existed) stays empty.
 read_stack() {
@@ -207,7 +208,8 @@ read_stack() {
 		proxy)
 			for port in $ports; do
 				case ${port%%:*} in
-				8080) DEPLOYED_PORT=${port#*:} ;;
+				# 8080 in our stack (the proxy runs as nobody); 80 in the 2018 file's.
+				8080 | 80) DEPLOYED_PORT=${port#*:} ;;
 				1936) DEPLOYED_STATS_PORT=${port#*:} ;;
 				esac
 			done ;;
@@ -307,7 +309,7 @@ stack_settings() {
 	STATS_PORT=${DEPLOYED_STATS_PORT:-${STATS_PORT:-$DEFAULT_STATS_PORT}}
 	STORE=${DEPLOYED_STORE:-${STORE:-$DEFAULT_STORE}}
 	if [[ -z $DEPLOYED_PORT || -z $DEPLOYED_STATS_PORT ]]; then
-		say "stack $STACK: ${STACK}_proxy publishes no port for its target 8080 or 1936: using PORT=$PORT STATS_PORT=$STATS_PORT"
+		say "stack $STACK: ${STACK}_proxy publishes no port for its target 8080 (or 80) or 1936: using PORT=$PORT STATS_PORT=$STATS_PORT"
 	fi
 }
 
@@ -315,11 +317,15 @@ cmd_deploy() {
 	need_swarm
 	deploy_settings
 	cmd_secrets
-	local files=(-c docker-compose.yml)
+	# STACK_FILE: another stack file, e.g. stack/docker-compose.2018.yml (the tutorial's own).
+	local stack_file=${STACK_FILE:-docker-compose.yml}
+	[[ -f $stack_file ]] || die "STACK_FILE=$stack_file: no such file (paths are from the repository's root)"
+	local files=(-c "$stack_file")
 	export PROXY_CONFIG_FILE=./stack/proxy.yaml
 	case $STORE in
 	memory) ;;
 	cookie)
+		[[ $stack_file == docker-compose.yml ]] || die "STORE=cookie goes with docker-compose.yml, not STACK_FILE=$stack_file"
 		files+=(-c stack/docker-compose.cookie.yml)
 		PROXY_CONFIG_FILE=./stack/proxy.cookie.yaml ;;
 	esac

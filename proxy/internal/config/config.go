@@ -41,8 +41,18 @@ type Config struct {
 	Engine          string        // engine: "fast" (package h1) or "std" (net/http)
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
-	Services        []Service
+	// Discovery is where Services come from: DiscoveryFile (services: in the file) or
+	// DiscoveryDocker (the swarm, through the Docker Engine API: Services is empty
+	// here and filled by the proxy as the swarm changes).
+	Discovery string
+	Services  []Service
 }
+
+// The values of discovery:.
+const (
+	DiscoveryFile   = "file"
+	DiscoveryDocker = "docker"
+)
 
 // Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings: together they
 // bound every phase of a request, so that no client (and no server) can hold a
@@ -62,18 +72,22 @@ type Timeouts struct {
 }
 
 // Service is one entry of services:.
+// The setters in service.go read each key's value, for the file and for the
+// swarm's service environment alike.
 type Service struct {
-	Name        string
-	Line        int               // where the entry starts in the file
-	VirtualHost string            // virtual_host: "*/NAME, */NAME/*"
-	Servers     []discover.Target // servers: "tasks.NAME:8080" or a list
-	Cookie      string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
-	NoCache     bool              //   ... nocache
-	Balance     backend.Balance   // balance: roundrobin
-	HealthCheck string            // health_check: "" (TCP connect) or "/healthz"
-	serversRaw  string            // as written, for the summary
-	cookieRaw   string            // as written
-	rules       []route.Rule      // parsed virtual_host
+	Name              string
+	Line              int               // where the entry starts in the file (0: not from a file)
+	VirtualHost       string            // virtual_host: "*/NAME, */NAME/*"
+	VirtualHostWeight int               // virtual_host_weight: 0; higher weights' rules are tried first
+	Servers           []discover.Target // servers: "tasks.NAME:8080" or a list
+	Cookie            string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
+	NoCache           bool              //   ... nocache
+	Balance           backend.Balance   // balance: roundrobin
+	HealthCheck       string            // health_check: "" (TCP connect) or "/healthz"
+	Check             health.Config     // check: this service's own; zero fields take the file's check:
+	serversRaw        string            // as written, for the summary
+	cookieRaw         string            // as written
+	rules             []route.Rule      // parsed virtual_host
 }
 
 // Default is the configuration of an empty file (but for services, which it must have):
@@ -99,24 +113,32 @@ func Default() Config {
 			Write:       30 * time.Second,
 			Tunnel:      time.Hour,
 		},
-		Check: health.Config{}.WithDefaults(),
+		Check:     health.Config{}.WithDefaults(),
+		Discovery: DiscoveryFile,
 	}
 }
 
 // Load reads and checks the file. Every problem is reported, each as
 // "file:line: what is wrong; what to write".
-func Load(file string) (*Config, error) {
+func Load(file string) (*Config, error) { return LoadOnto(file, Default()) }
+
+// LoadOnto is Load with base in place of Default: what the file leaves out keeps
+// base's value (PROXY_DISCOVERY=docker gives a base whose Discovery is docker).
+func LoadOnto(file string, base Config) (*Config, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("reading the config: %w; give its path with -config or PROXY_CONFIG", err)
+		return nil, fmt.Errorf("reading the config: %w; give its path with -config or PROXY_CONFIG, or take the services from the swarm with PROXY_DISCOVERY=docker", err)
 	}
-	return Parse(file, data)
+	return ParseOnto(file, data, base)
 }
 
 var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
 // Parse reads a configuration from data; file names it in errors.
-func Parse(file string, data []byte) (*Config, error) {
+func Parse(file string, data []byte) (*Config, error) { return ParseOnto(file, data, Default()) }
+
+// ParseOnto is Parse with base in place of Default (see LoadOnto).
+func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := err.Error()
@@ -130,7 +152,8 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s:%s: %s (YAML syntax)", file, line, msg)
 	}
 	p := &parser{file: file}
-	cfg := Default()
+	cfg := base
+	cfg.Services = nil
 	cfg.File = file
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s:1: the file is empty; start from example.yaml", file)
@@ -139,7 +162,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s:%d: expected keys such as listen: and services:, got a %s", file, root.Line, kindName(root))
 	}
-	var services *yaml.Node
+	var services, discoveryNode *yaml.Node
 	p.mapping(root, "", topKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -191,25 +214,30 @@ func Parse(file string, data []byte) (*Config, error) {
 				}
 			})
 		case "check":
-			p.mapping(v, "check.", checkKeys, func(key string, _, v *yaml.Node) {
-				switch key {
-				case "interval":
-					cfg.Check.Interval = p.duration(v, "check.interval", true)
-				case "timeout":
-					cfg.Check.Timeout = p.duration(v, "check.timeout", true)
-				case "rise":
-					cfg.Check.Rise = p.int(v, "check.rise", 1, 100)
-				case "fall":
-					cfg.Check.Fall = p.int(v, "check.fall", 1, 100)
-				}
-			})
+			p.check(v, "check.", &cfg.Check)
+		case "discovery":
+			switch d := p.str(v, key); d {
+			case DiscoveryFile, DiscoveryDocker:
+				cfg.Discovery = d
+			default:
+				p.errorf(v, "discovery: %q: write file (the services: of this file) or docker (the swarm's services, from the Docker Engine API)", d)
+			}
+			discoveryNode = v
 		case "services":
 			services = v
 		}
 	})
-	if services == nil {
-		p.errorf(root, `services: is missing; add at least one, e.g. services: {service1: {servers: "tasks.service1:8080"}}`)
-	} else {
+	switch {
+	case cfg.Discovery == DiscoveryDocker && services != nil:
+		at := services
+		if discoveryNode != nil {
+			at = discoveryNode
+		}
+		p.errorf(at, "services: and discovery: docker exclude each other: with docker the services come from the swarm (their VIRTUAL_HOST, SERVICE_PORTS...); remove services: or discovery: docker")
+	case cfg.Discovery == DiscoveryDocker:
+	case services == nil:
+		p.errorf(root, `services: is missing; add at least one, e.g. services: {service1: {servers: "tasks.service1:8080"}}, or take them from the swarm with discovery: docker`)
+	default:
 		p.services(&cfg, services)
 	}
 	if len(p.errs) > 0 {
@@ -219,10 +247,10 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "body", "write", "tunnel"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
-	serviceKeys = []string{"virtual_host", "servers", "cookie", "balance", "health_check"}
+	serviceKeys = []string{"virtual_host", "virtual_host_weight", "servers", "cookie", "balance", "health_check", "check"}
 	serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
@@ -261,26 +289,24 @@ func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
 		case "virtual_host":
 			sc.VirtualHost = p.str(v, where+key)
 			vhNode = v
+		case "virtual_host_weight":
+			sc.VirtualHostWeight = p.int(v, where+key, -maxWeight, maxWeight)
 		case "servers":
 			sc.Servers, sc.serversRaw = p.servers(v, where, name)
 		case "cookie":
-			sc.cookieRaw = p.str(v, where+key)
-			name, nocache, err := parseCookie(sc.cookieRaw)
-			if err != nil {
+			if err := sc.SetCookie(p.str(v, where+key)); err != nil {
 				p.errorf(v, "%scookie: %v", where, err)
 			}
-			sc.Cookie, sc.NoCache = name, nocache
 		case "balance":
-			b, err := backend.ParseBalance(p.str(v, where+key))
-			if err != nil {
+			if err := sc.SetBalance(p.str(v, where+key)); err != nil {
 				p.errorf(v, "%sbalance: %v", where, err)
 			}
-			sc.Balance = b
 		case "health_check":
-			sc.HealthCheck = p.str(v, where+key)
-			if hc := sc.HealthCheck; hc != "" && (!strings.HasPrefix(hc, "/") || strings.ContainsAny(hc, " \t")) {
-				p.errorf(v, "%shealth_check %q: write a path such as /healthz (or leave it out for a TCP check)", where, hc)
+			if err := sc.SetHealthCheck(p.str(v, where+key)); err != nil {
+				p.errorf(v, "%shealth_check %v", where, err)
 			}
+		case "check":
+			p.check(v, where+"check.", &sc.Check)
 		}
 	})
 	if sc.Servers == nil && sc.serversRaw == "" {
@@ -291,14 +317,13 @@ func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
 		sc.VirtualHost = fmt.Sprintf("*/%s, */%s/*", name, name)
 		vhNode = k
 	}
-	rules, err := route.Parse(sc.VirtualHost)
+	err := sc.SetVirtualHost(sc.VirtualHost)
 	if err == nil {
 		err = table.Add(sc.VirtualHost, name)
 	}
 	if err != nil {
 		p.errorf(vhNode, "%svirtual_host: %v", where, err)
 	}
-	sc.rules = rules
 	return sc
 }
 
@@ -431,13 +456,7 @@ func (p *parser) bool(n *yaml.Node, key string) bool {
 // as HAProxy and dockercloud's TIMEOUT ("connect 5000").
 func (p *parser) duration(n *yaml.Node, key string, positive bool) time.Duration {
 	s := strings.TrimSpace(n.Value)
-	var d time.Duration
-	var err error
-	if ms, e := strconv.ParseInt(s, 10, 64); e == nil {
-		d = time.Duration(ms) * time.Millisecond
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := ParseDuration(s)
 	switch {
 	case n.Kind != yaml.ScalarNode || err != nil:
 		p.errorf(n, `%s: %q is not a duration; write e.g. "5s", "500ms" or 5000 (milliseconds)`, key, s)
@@ -445,6 +464,31 @@ func (p *parser) duration(n *yaml.Node, key string, positive bool) time.Duration
 		p.errorf(n, "%s: %q must be more than 0", key, s)
 	}
 	return d
+}
+
+// ParseDuration reads "5s", "1m30s", "500ms", or a bare number of milliseconds as
+// HAProxy and dockercloud's TIMEOUT write them ("connect 5000").
+func ParseDuration(s string) (time.Duration, error) {
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(ms) * time.Millisecond, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// check reads a check: mapping (the file's, or a service's own) into c.
+func (p *parser) check(n *yaml.Node, where string, c *health.Config) {
+	p.mapping(n, where, checkKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "interval":
+			c.Interval = p.duration(v, where+key, true)
+		case "timeout":
+			c.Timeout = p.duration(v, where+key, true)
+		case "rise":
+			c.Rise = p.int(v, where+key, 1, 100)
+		case "fall":
+			c.Fall = p.int(v, where+key, 1, 100)
+		}
+	})
 }
 
 func kindName(n *yaml.Node) string {
@@ -545,6 +589,9 @@ func (c *Config) Summary() string {
 		c.File, c.Listen, c.Engine, admin, c.MaxConn, c.MaxConnPerIP, c.Retries)
 	fmt.Fprintf(&b, "timeouts: connect %v, server %v, client %v, http_request %v, body %v (then %d bytes/s), write %v, tunnel %v\n",
 		c.Timeout.Connect, c.Timeout.Server, c.Timeout.Client, c.Timeout.HTTPRequest, c.Timeout.Body, c.BodyMinRate, c.Timeout.Write, c.Timeout.Tunnel)
+	if c.Discovery == DiscoveryDocker {
+		fmt.Fprintf(&b, "discovery docker: the services come from the swarm (Docker Engine API), followed every %v and on its events\n", c.ResolveInterval)
+	}
 	for _, s := range c.Services {
 		var rules []string
 		for _, r := range s.rules {
@@ -566,7 +613,12 @@ func (c *Config) Summary() string {
 		} else {
 			b.WriteString("; check TCP connect")
 		}
-		fmt.Fprintf(&b, " every %v rise %d fall %d\n", c.Check.Interval, c.Check.Rise, c.Check.Fall)
+		hc := s.HealthConfig(c.Check)
+		fmt.Fprintf(&b, " every %v rise %d fall %d", hc.Interval, hc.Rise, hc.Fall)
+		if s.VirtualHostWeight != 0 {
+			fmt.Fprintf(&b, "; virtual_host_weight %d", s.VirtualHostWeight)
+		}
+		b.WriteString("\n")
 	}
 	return b.String()
 }

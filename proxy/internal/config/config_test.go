@@ -89,6 +89,10 @@ func TestBadConfigsSayFileLineAndFix(t *testing.T) {
 		{"empty file", "", "proxy.yaml:1: the file is empty"},
 		{"a list at the top", "- a\n", "proxy.yaml:1: expected keys"},
 		{"key set twice", "listen: \":1\"\nlisten: \":2\"\n" + svc, "proxy.yaml:2: "},
+		{"bad discovery", "discovery: consul\n" + svc, `proxy.yaml:1: discovery: "consul": write file`},
+		{"services with discovery docker", "discovery: docker\n" + svc, "proxy.yaml:1: services: and discovery: docker exclude each other"},
+		{"bad weight", svc + "    virtual_host_weight: high\n", `proxy.yaml:4: services.service1.virtual_host_weight: "high" is not a whole number from -1000 to 1000`},
+		{"bad service check", svc + "    check: {rise: 0}\n", `proxy.yaml:4: services.service1.check.rise: "0" is not a whole number from 1 to 100`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +102,50 @@ func TestBadConfigsSayFileLineAndFix(t *testing.T) {
 				t.Errorf("got error %v\nwant one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestDiscoveryDockerNeedsNoServices(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml string
+		base       Config
+	}{
+		{"the file says discovery: docker", "discovery: docker\nmaxconn: 100\n", Default()},
+		{"PROXY_DISCOVERY=docker gives the base", "maxconn: 100\n", func() Config { c := Default(); c.Discovery = DiscoveryDocker; return c }()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := ParseOnto("p.yaml", []byte(tt.yaml), tt.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Discovery != DiscoveryDocker || cfg.MaxConn != 100 || len(cfg.Services) != 0 {
+				t.Errorf("got discovery %q maxconn %d services %d, want docker, 100, none", cfg.Discovery, cfg.MaxConn, len(cfg.Services))
+			}
+			if !strings.Contains(cfg.Summary(), "discovery docker: the services come from the swarm") {
+				t.Errorf("the summary does not say where the services come from:\n%s", cfg.Summary())
+			}
+		})
+	}
+}
+
+func TestAServiceCanHaveItsOwnCheckAndWeight(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("p.yaml", []byte("check: {interval: 3s, rise: 4}\nservices:\n  a:\n    servers: \"x:1\"\n    health_check: /healthz\n    virtual_host_weight: 5\n    check: {interval: 1s, fall: 9}\n  b:\n    servers: \"y:1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Services[0], cfg.Services[1]
+	if got := a.HealthConfig(cfg.Check); got.Interval != time.Second || got.Rise != 4 || got.Fall != 9 || got.Path != "/healthz" || got.Timeout != 2*time.Second {
+		t.Errorf("a's check %+v, want its own interval and fall over the file's rise and timeout", got)
+	}
+	if got := b.HealthConfig(cfg.Check); got != cfg.Check {
+		t.Errorf("b's check %+v, want the file's %+v", got, cfg.Check)
+	}
+	if a.VirtualHostWeight != 5 || !strings.Contains(cfg.Summary(), "virtual_host_weight 5") {
+		t.Errorf("weight %d; summary:\n%s", a.VirtualHostWeight, cfg.Summary())
 	}
 }
 
@@ -130,7 +178,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("services: &a {s: *a}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse("f.yaml", data)
-		if err == nil && len(cfg.Services) == 0 {
+		if err == nil && len(cfg.Services) == 0 && cfg.Discovery != DiscoveryDocker {
 			t.Fatal("a config without services was accepted")
 		}
 		if err == nil {

@@ -19,6 +19,9 @@ import (
 type Service struct {
 	Name        string
 	VirtualHost string // dockercloud VIRTUAL_HOST, e.g. "*/service1, */service1/*"
+	// Weight is dockercloud's VIRTUAL_HOST_WEIGHT: the rules of a higher weight are
+	// tried first (route.Table.AddWeighted); 0 for all leaves the most specific first.
+	Weight int
 	// Cookie is the name of the backend's session cookie to prefix with the
 	// server id (HAProxy `cookie NAME prefix`); "" means not sticky.
 	Cookie string
@@ -146,7 +149,7 @@ func NewTable(services []*Service) (*Table, error) {
 		if s.Counters == nil {
 			s.Counters = new(Counters)
 		}
-		if err := t.routes.Add(s.VirtualHost, s); err != nil {
+		if err := t.routes.AddWeighted(s.VirtualHost, s, s.Weight); err != nil {
 			return nil, fmt.Errorf("service %s: virtual_host: %w", s.Name, err)
 		}
 	}

@@ -120,13 +120,19 @@ type Table[T any] struct {
 
 type entry[T any] struct {
 	Rule
-	val   T
-	order int
+	val    T
+	weight int
+	order  int
 }
 
 // Add registers every rule of spec for v. A rule that is already registered
 // is an error: two services cannot own the same host and path.
-func (t *Table[T]) Add(spec string, v T) error {
+func (t *Table[T]) Add(spec string, v T) error { return t.AddWeighted(spec, v, 0) }
+
+// AddWeighted is Add with dockercloud's VIRTUAL_HOST_WEIGHT: the rules of a higher
+// weight are tried before those of a lower one, whatever their specificity; within
+// one weight the most specific rule is tried first.
+func (t *Table[T]) AddWeighted(spec string, v T, weight int) error {
 	rules, err := Parse(spec)
 	if err != nil {
 		return err
@@ -137,12 +143,16 @@ func (t *Table[T]) Add(spec string, v T) error {
 				return fmt.Errorf("%q is already routed to %v", r.String(), e.val)
 			}
 		}
-		t.entries = append(t.entries, entry[T]{Rule: r, val: v, order: len(t.entries)})
+		t.entries = append(t.entries, entry[T]{Rule: r, val: v, weight: weight, order: len(t.entries)})
 	}
 	// The most specific rule comes first so that Match can stop at the first
 	// hit: a named host before a wildcard domain before any host, then an
-	// exact path before prefixes, then the longest prefix.
+	// exact path before prefixes, then the longest prefix. A higher weight
+	// comes before all of that.
 	slices.SortStableFunc(t.entries, func(a, b entry[T]) int {
+		if c := cmp.Compare(b.weight, a.weight); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(hostRank(a.Host), hostRank(b.Host)); c != 0 {
 			return c
 		}

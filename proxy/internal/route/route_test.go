@@ -108,6 +108,36 @@ func TestDuplicateRule(t *testing.T) {
 	}
 }
 
+func TestWeightOrdersRulesBeforeSpecificity(t *testing.T) {
+	t.Parallel()
+	// dockercloud's VIRTUAL_HOST_WEIGHT example: web.example.com and *.example.com.
+	tests := []struct {
+		name                  string
+		webWeight, wildWeight int
+		host, want            string
+	}{
+		{"the named host wins at equal weights", 0, 0, "web.example.com", "web"},
+		{"the named host wins with the higher weight", 1, 0, "web.example.com", "web"},
+		{"the wildWeightd wins with the higher weight", 0, 1, "web.example.com", "wild"},
+		{"a weight does not make a rule match what it does not", 0, 1, "example.com", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var tb Table[string]
+			if err := tb.AddWeighted("web.example.com", "web", tt.webWeight); err != nil {
+				t.Fatal(err)
+			}
+			if err := tb.AddWeighted("*.example.com", "wild", tt.wildWeight); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := tb.Match(tt.host, "/"); got != tt.want {
+				t.Errorf("Match(%q) = %q, want %q", tt.host, got, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"*/service1, */service1/*", "http://a.b/c*", "*.x/", "https://", "*/*/*", ",,", "[::1]/a"} {
 		f.Add(s, "host:80", "/path")
