@@ -429,3 +429,58 @@ func TestSlowHeadsAndIdleClientsAreCut(t *testing.T) {
 		t.Error("the unfinished head reached the server")
 	}
 }
+
+// TestARequestHeldByAServerMarkedDownGoesToAnother: a server cut off with a request
+// in flight (its node lost, say) is marked down by its checks; the request waiting
+// for it is given up on then, and a GET goes to another server, rather than wait for
+// timeout.server.
+func TestARequestHeldByAServerMarkedDownGoesToAnother(t *testing.T) {
+	t.Parallel()
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Close() })
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c) // takes the request, never answers
+		}
+	}()
+	good := startRecorder(t, ok)
+	svc := plainService("s", hung.Addr().String(), good.addr)
+	front := startEngine(t, Options{ServerTimeout: time.Minute}, svc)
+	var onHung *backend.Backend
+	for _, b := range svc.Pool.Backends() {
+		if b.Addr() == hung.Addr().String() {
+			onHung = b
+		}
+	}
+	// Round robin: one of the first two requests goes to the hung server.
+	answered := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := http.Get("http://" + front + "/s")
+			if err != nil {
+				answered <- 0
+				return
+			}
+			resp.Body.Close()
+			answered <- resp.StatusCode
+		}()
+	}
+	first := <-answered
+	start := time.Now()
+	onHung.SetUp(false) // as its health checks would
+	select {
+	case second := <-answered:
+		if first != 200 || second != 200 || time.Since(start) > 2*time.Second {
+			t.Errorf("got %d and %d, the second %v after the server went down; want both 200 within a second", first, second, time.Since(start))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request held by the server marked down still waits")
+	}
+}

@@ -465,6 +465,7 @@ const (
 	attemptBad                             // a malformed answer
 	attemptClient                          // the client's fault (its body): answered already
 	attemptGone                            // the client left
+	attemptDown                            // its checks marked the server down while it held the request
 )
 
 // proxy forwards the request whose head is buf[r:r+n] to a server of svc and
@@ -521,7 +522,12 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		bc, fresh, failure, bs = c.send(bk, n, rb, now, forceDial)
 		forceDial = false
 		if failure == 0 {
+			c.s.backends.wait(bc, bk)
 			failure = c.readResponse(bc, bs, now)
+			c.s.backends.done(bc)
+			if failure != 0 && failure != attemptClient && bc.down.Load() {
+				failure = attemptDown
+			}
 		}
 		if failure == 0 {
 			srv = bk
@@ -546,7 +552,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			c.s.backends.drop(bk)
 			next, forceDial = bk, true
 			continue
-		case failure == attemptEmpty && replay:
+		case (failure == attemptEmpty || failure == attemptDown) && replay:
 			// It took the request and dropped the connection without a
 			// word (it crashed or was killed): a GET or HEAD without a
 			// body goes to another server, as the std engine does.
@@ -660,6 +666,8 @@ func (e attemptError) String() string {
 		return "the client's request body"
 	case attemptGone:
 		return "the client left"
+	case attemptDown:
+		return "the server was marked down while it held the request"
 	}
 	return "no server available"
 }

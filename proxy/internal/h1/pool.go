@@ -3,6 +3,7 @@ package h1
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +34,9 @@ type bconn struct {
 	dl   deadline
 	idle time.Time // when it went back to the pool
 	used bool      // has carried a request before
+	// down: the server was marked down (by its checks) while this connection's
+	// request waited for an answer, which is then given up on (pools.watch).
+	down atomic.Bool
 }
 
 // pool holds the idle connections of one server, most recently used last.
@@ -49,11 +53,45 @@ type pools struct {
 	mu     sync.Mutex
 	m      map[string]*pool
 	once   sync.Once
+
+	// waiting are the connections whose request waits for its answer's head,
+	// with their server: when the server is marked down meanwhile (its node was
+	// cut off, say), the wait ends at once instead of at timeout.server, and a
+	// request that may be sent again goes to another server.
+	wmu     sync.Mutex
+	waiting map[*bconn]*backend.Backend
 }
 
 func (p *pools) init(connect time.Duration) {
 	p.dialer = net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	p.m = map[string]*pool{}
+	p.waiting = map[*bconn]*backend.Backend{}
+}
+
+// wait registers bc as waiting for an answer from b, until done.
+func (p *pools) wait(bc *bconn, b *backend.Backend) {
+	p.once.Do(func() { go p.sweep() })
+	bc.down.Store(false)
+	p.wmu.Lock()
+	p.waiting[bc] = b
+	p.wmu.Unlock()
+}
+
+func (p *pools) done(bc *bconn) {
+	p.wmu.Lock()
+	delete(p.waiting, bc)
+	p.wmu.Unlock()
+}
+
+// giveUpOnDown ends the waits on servers marked down since they began.
+func (p *pools) giveUpOnDown() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	for bc, b := range p.waiting {
+		if !b.Available() && !bc.down.Swap(true) {
+			bc.nc.SetReadDeadline(time.Unix(1, 0))
+		}
+	}
 }
 
 func (p *pools) of(addr string) *pool {
@@ -146,11 +184,16 @@ func (bc *bconn) alive() bool {
 	return err == nil && alive
 }
 
-// sweep closes connections idle for longer than idleBackendMax and forgets the
-// pools left empty, every few seconds, for the life of the process.
+// sweep gives up on waits for servers marked down, a few times a second, and
+// closes connections idle for longer than idleBackendMax and forgets the pools left
+// empty, every few seconds, for the life of the process.
 func (p *pools) sweep() {
-	for range time.Tick(5 * time.Second) {
-		p.expire(time.Now())
+	n := 0
+	for now := range time.Tick(250 * time.Millisecond) {
+		p.giveUpOnDown()
+		if n++; n%20 == 0 {
+			p.expire(now)
+		}
 	}
 }
 
