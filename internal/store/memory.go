@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gorilla/securecookie"
 	gsessions "github.com/gorilla/sessions"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -58,7 +58,7 @@ type record struct {
 // cookie holds the signed id, which never changes for the life of the session.
 // Stored values are copied shallowly: store only immutable values (numbers, strings).
 type Memory struct {
-	codec  *securecookie.SecureCookie
+	seal   *sealer
 	now    func() time.Time
 	epoch  time.Time
 	ttl    time.Duration
@@ -66,9 +66,10 @@ type Memory struct {
 	log    *slog.Logger
 	stripe [lockStripes]sync.Mutex
 
-	mu      sync.Mutex // guards lru and options
-	lru     *simplelru.LRU[sessionID, record]
-	options sessions.Options
+	mu  sync.Mutex // guards lru
+	lru *simplelru.LRU[sessionID, record]
+
+	options atomic.Pointer[gsessions.Options] // copied into every session
 }
 
 var _ Store = (*Memory)(nil)
@@ -91,19 +92,23 @@ func NewMemory(cfg Config) (*Memory, error) {
 		return nil, fmt.Errorf("session LRU: %w", err)
 	}
 	// Only signed: the id is random and says nothing, encrypting it would add nothing.
-	// MaxAge 0: the cookie's age does not matter, the session's idle TTL does.
-	codec := securecookie.New(keys.Hash, nil).SetSerializer(securecookie.NopEncoder{}).MaxAge(0)
+	// The cookie carries no time: the session's idle TTL is kept here.
+	seal, err := newSealer(kindSessionID, keys.Hash, nil)
+	if err != nil {
+		return nil, err
+	}
 	now := cfg.clock()
-	return &Memory{
-		codec:   codec,
-		now:     now,
-		epoch:   now(),
-		ttl:     cfg.TTL,
-		max:     cfg.Max,
-		log:     cfg.logger(),
-		lru:     lru,
-		options: cfg.Cookie,
-	}, nil
+	m := &Memory{
+		seal:  seal,
+		now:   now,
+		epoch: now(),
+		ttl:   cfg.TTL,
+		max:   cfg.Max,
+		log:   cfg.logger(),
+		lru:   lru,
+	}
+	m.Options(cfg.Cookie)
+	return m, nil
 }
 
 // Kind returns "memory".
@@ -121,11 +126,7 @@ func (m *Memory) Len() int {
 }
 
 // Options sets the attributes of the cookies of new sessions.
-func (m *Memory) Options(o sessions.Options) {
-	m.mu.Lock()
-	m.options = o
-	m.mu.Unlock()
-}
+func (m *Memory) Options(o sessions.Options) { m.options.Store(o.ToGorillaOptions()) }
 
 // Lock takes the lock of the session the request names (the one New will load), so
 // that parallel requests of one visitor run load, increment and save one after the
@@ -156,9 +157,11 @@ func (m *Memory) Lock(r *http.Request, name string) func() {
 // lockSeed makes Lock's stripe choice the same for every request of a process.
 var lockSeed = maphash.MakeSeed()
 
-// Get returns the session of the request, cached for the request (gorilla registry).
+// Get returns the session of the request, as New. It does not go through gorilla's
+// request registry: gin-contrib/sessions already keeps the session for the request,
+// and the registry cost a copy of the request on every page view.
 func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
-	return gsessions.GetRegistry(r).Get(m, name)
+	return m.New(r, name)
 }
 
 // New loads the session the request's cookie names, or starts a new one (IsNew) when
@@ -166,10 +169,7 @@ func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
 // It never returns an error: a bad cookie is not the visitor's problem.
 func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 	s := gsessions.NewSession(m, name)
-	m.mu.Lock()
-	opts := m.options.ToGorillaOptions()
-	m.mu.Unlock()
-	s.Options = opts
+	*s.Options = *m.options.Load()
 	s.IsNew = true
 	id, rec, ok := m.pick(r, name)
 	if !ok {
@@ -188,12 +188,9 @@ func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 // first. An expired session found here is dropped at once.
 func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 	for _, c := range r.CookiesNamed(name) {
-		var raw []byte
-		if err := m.codec.Decode(name, c.Value, &raw); err != nil {
-			m.log.Debug("session cookie rejected", "store", "memory", "err", err)
-			continue
-		}
-		if len(raw) != idLen {
+		raw, ok := m.seal.open(name, c.Value)
+		if !ok || len(raw) != idLen {
+			m.log.Debug("session cookie rejected", "store", "memory")
 			continue
 		}
 		id := sessionID(raw)
@@ -218,7 +215,8 @@ func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 // Options.MaxAge < 0 deletes the session and its cookie.
 func (m *Memory) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Session) error {
 	if s.Options == nil {
-		s.Options = m.options.ToGorillaOptions()
+		o := *m.options.Load()
+		s.Options = &o
 	}
 	if s.Options.MaxAge < 0 {
 		if id, ok := parseID(s.ID); ok && !s.IsNew {
@@ -246,11 +244,7 @@ func (m *Memory) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Sessi
 	if !isNew {
 		return nil
 	}
-	encoded, err := m.codec.Encode(s.Name(), id[:])
-	if err != nil {
-		return fmt.Errorf("encoding session cookie: %w", err)
-	}
-	http.SetCookie(w, gsessions.NewCookie(s.Name(), encoded, s.Options))
+	http.SetCookie(w, gsessions.NewCookie(s.Name(), m.seal.seal(s.Name(), id[:]), s.Options))
 	s.ID = id.String()
 	s.IsNew = false
 	return nil
