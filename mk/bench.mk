@@ -43,5 +43,5 @@ bench-tools:
 test-bench: ## the bench harness's own tests (parses wrk output); runs no benchmark
 	$(GO) test -count=1 ./bench/...
 
-bench-profile: build bench-deps bench-tools ## CPU and allocation profiles under load: WHAT=proxy (default) or WHAT=service
-	bench/profile/profile.sh $(or $(WHAT),proxy)
+bench-profile: build bench-deps bench-tools ## CPU and allocation profiles under load: WHAT=proxy (default) or WHAT=service (STORE=cookie)
+	STORE='$(STORE)' bench/profile/profile.sh $(or $(WHAT),proxy)

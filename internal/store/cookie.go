@@ -82,8 +82,8 @@ func (c *Cookie) New(r *http.Request, name string) (*gsessions.Session, error) {
 	s := gsessions.NewSession(c, name)
 	*s.Options = *c.options.Load()
 	s.IsNew = true
-	for _, ck := range r.CookiesNamed(name) {
-		if c.decode(name, ck.Value, s.Values) {
+	for v := range cookieValues(r, name) {
+		if c.decode(name, v, s.Values) {
 			s.IsNew = false
 			break
 		}

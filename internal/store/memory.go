@@ -23,7 +23,10 @@ const idLen = 16
 
 type sessionID [idLen]byte
 
-func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+func (id sessionID) String() string {
+	var b [22]byte // base64 of 16 bytes, on the stack: one allocation, the string's
+	return string(base64.RawURLEncoding.AppendEncode(b[:0], id[:]))
+}
 
 func parseID(s string) (sessionID, bool) {
 	var id sessionID
@@ -141,8 +144,8 @@ func (m *Memory) Lock(r *http.Request, name string) func() {
 	var h maphash.Hash
 	h.SetSeed(lockSeed)
 	found := false
-	for _, c := range r.CookiesNamed(name) {
-		h.WriteString(c.Value)
+	for v := range cookieValues(r, name) {
+		h.WriteString(v)
 		h.WriteByte(0)
 		found = true
 	}
@@ -187,8 +190,8 @@ func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 // names a live (not expired) session. Browsers send the cookie with the longest path
 // first. An expired session found here is dropped at once.
 func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
-	for _, c := range r.CookiesNamed(name) {
-		raw, ok := m.seal.open(name, c.Value)
+	for v := range cookieValues(r, name) {
+		raw, ok := m.seal.open(name, v)
 		if !ok || len(raw) != idLen {
 			m.log.Debug("session cookie rejected", "store", "memory")
 			continue

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"hash"
@@ -76,9 +77,11 @@ func (s *sealer) head() int {
 // seal returns the cookie value carrying data in the cookie called name.
 func (s *sealer) seal(name string, data []byte) string {
 	// One buffer holds what the MAC covers, then the MAC: name | 0 | kind | iv | data | mac.
+	// The MAC's room doubles as the CTR's scratch space before the MAC is written.
 	pre := len(name) + 1
 	head := s.head()
-	buf := make([]byte, pre+head+len(data), pre+head+len(data)+macLen)
+	end := pre + head + len(data)
+	buf := make([]byte, end, end+max(macLen, ctrScratch))
 	copy(buf, name)
 	frame := buf[pre:]
 	frame[0] = s.kind
@@ -86,7 +89,7 @@ func (s *sealer) seal(name string, data []byte) string {
 	if s.block != nil {
 		iv := frame[1:head]
 		rand.Read(iv) // never fails (crypto/rand, Go 1.24+)
-		cipher.NewCTR(s.block, iv).XORKeyStream(frame[head:], frame[head:])
+		s.ctr(frame[head:], iv, buf[end:end+ctrScratch])
 	}
 	buf = s.sum(buf, buf)
 	var out [(maxValueLen*3)/4 + 64]byte // base64 of a cookie-sized value fits
@@ -106,8 +109,9 @@ func (s *sealer) open(name, value string) ([]byte, bool) {
 		return nil, false
 	}
 	pre := len(name) + 1
-	// name | 0 | frame (the MAC at its end) | room for the MAC computed here.
-	buf := make([]byte, pre+n, pre+n+macLen)
+	// name | 0 | frame (the MAC at its end) | room for the MAC computed here, then
+	// for the CTR's scratch space.
+	buf := make([]byte, pre+n, pre+n+max(macLen, ctrScratch))
 	copy(buf, name)
 	got, err := b64.Decode(buf[pre:], []byte(value))
 	if err != nil || got != n || buf[pre] != s.kind {
@@ -120,9 +124,35 @@ func (s *sealer) open(name, value string) ([]byte, bool) {
 	}
 	data := buf[pre+head : pre+n-macLen]
 	if s.block != nil {
-		cipher.NewCTR(s.block, buf[pre+1:pre+head]).XORKeyStream(data, data)
+		s.ctr(data, buf[pre+1:pre+head], buf[pre+n:pre+n+ctrScratch])
 	}
 	return data, true
+}
+
+// ctrScratch is the room ctr needs: a counter block and a keystream block.
+const ctrScratch = 2 * aes.BlockSize
+
+// ctr encrypts or decrypts data in place with AES in counter mode (NIST SP 800-38A):
+// the keystream is the block cipher applied to iv, iv+1, iv+2... (a 128-bit
+// big-endian counter), exactly what cipher.NewCTR computes (TestCTRIsCipherNewCTR).
+// It is written out because cipher.NewCTR copies the whole AES key schedule into a
+// new stream on every call, and a cookie is one or two blocks: that copy cost more
+// than the encryption. scratch holds ctrScratch bytes of the caller's buffer, so
+// nothing is allocated (arguments of the Block interface escape).
+func (s *sealer) ctr(data, iv, scratch []byte) {
+	counter, stream := scratch[:aes.BlockSize], scratch[aes.BlockSize:ctrScratch]
+	copy(counter, iv)
+	for len(data) > 0 {
+		s.block.Encrypt(stream, counter)
+		n := subtle.XORBytes(data, data, stream)
+		data = data[n:]
+		for i := len(counter) - 1; i >= 0; i-- { // counter++
+			counter[i]++
+			if counter[i] != 0 {
+				break
+			}
+		}
+	}
 }
 
 // sum appends HMAC-SHA256(hash key, msg) to dst.

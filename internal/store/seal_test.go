@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"strings"
 	"testing"
 )
@@ -93,4 +94,32 @@ func TestOpenRejects(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCTRIsCipherNewCTR(t *testing.T) {
+	t.Parallel()
+	_, sealed, _ := testSealers(t)
+	ivs := map[string][]byte{
+		"a zero iv":                     make([]byte, ivLen),
+		"an iv whose counter carries":   append(bytes.Repeat([]byte{0x01}, ivLen-2), 0xff, 0xfe),
+		"an iv whose counter wraps":     bytes.Repeat([]byte{0xff}, ivLen),
+		"an iv with a carry in the top": append([]byte{0x7f}, bytes.Repeat([]byte{0xff}, ivLen-1)...),
+	}
+	for name, iv := range ivs {
+		t.Run(name+" gives cipher.NewCTR's output for every length", func(t *testing.T) {
+			for n := range 100 {
+				plain := make([]byte, n)
+				for i := range plain {
+					plain[i] = byte(i * 7)
+				}
+				want := make([]byte, n)
+				cipher.NewCTR(sealed.block, iv).XORKeyStream(want, plain)
+				got := bytes.Clone(plain)
+				sealed.ctr(got, iv, make([]byte, ctrScratch))
+				if !bytes.Equal(got, want) {
+					t.Fatalf("%d bytes: got %x, want %x", n, got, want)
+				}
+			}
+		})
+	}
 }
