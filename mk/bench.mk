@@ -9,7 +9,7 @@
 QUICK ?=
 BENCH_QUICK := $(if $(filter-out 0 false no,$(QUICK)),1,)
 
-.PHONY: bench bench-deps bench-tools test-bench bench-profile
+.PHONY: bench bench-deps bench-tools test-bench bench-profile node-original
 
 bench: build bench-deps bench-tools ## performance vs the Node original and HAProxy (QUICK=1: short)
 	bench/bin/bench -bin $(CURDIR)/$(BIN) -dir $(CURDIR)/bench \
@@ -25,6 +25,10 @@ bench-deps: bench/node/node_modules/.package-lock.json
 	  echo "bench: installing from Debian:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The Node original's modules: make bench runs it, and a test of internal/pageview
+# compares our routes with express's on it (CI runs this target before make test).
+node-original: bench/node/node_modules/.package-lock.json ## install the Node original (nodejs from Debian, npm ci in bench/node)
 
 bench/node/node_modules/.package-lock.json: bench/node/package-lock.json
 	@command -v npm >/dev/null || { echo "bench: installing from Debian: nodejs npm"; \

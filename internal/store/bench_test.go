@@ -45,7 +45,7 @@ func BenchmarkStore(b *testing.B) {
 						b.Fatal(err)
 					}
 					unlock()
-					clear(w.HeaderMap)
+					clear(w.Header())
 				}
 			})
 		}

@@ -68,6 +68,7 @@ type Memory struct {
 	max    int
 	log    *slog.Logger
 	stripe [lockStripes]sync.Mutex
+	unlock [lockStripes]func() // stripe[i].Unlock, made once: Lock allocates nothing
 
 	mu  sync.Mutex // guards lru
 	lru *simplelru.LRU[sessionID, record]
@@ -109,6 +110,9 @@ func NewMemory(cfg Config) (*Memory, error) {
 		max:   cfg.Max,
 		log:   cfg.logger(),
 		lru:   lru,
+	}
+	for i := range m.stripe {
+		m.unlock[i] = m.stripe[i].Unlock
 	}
 	m.Options(cfg.Cookie)
 	return m, nil
@@ -152,9 +156,9 @@ func (m *Memory) Lock(r *http.Request, name string) func() {
 	if !found {
 		return func() {}
 	}
-	mu := &m.stripe[h.Sum64()%lockStripes]
-	mu.Lock()
-	return mu.Unlock
+	i := h.Sum64() % lockStripes
+	m.stripe[i].Lock()
+	return m.unlock[i]
 }
 
 // lockSeed makes Lock's stripe choice the same for every request of a process.
