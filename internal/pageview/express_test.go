@@ -19,8 +19,8 @@ import (
 
 // TestRoutesMatchTheNodeOriginal sends the same requests to the Node original
 // (bench/node/server.js: express 4 and express-session as the tutorial used them) and
-// to our counter, and compares what they answer: the status of each path and method,
-// and how a visitor's GETs and HEADs count. It needs node and the original's modules
+// to our counter, and compares what they answer: the status (and Allow) of each path
+// and method, and how a visitor's GETs and HEADs count. It needs node and the original's modules
 // (`make node-original`, which .ci/run runs); without them it skips, or fails in CI.
 func TestRoutesMatchTheNodeOriginal(t *testing.T) {
 	t.Parallel()
@@ -28,12 +28,14 @@ func TestRoutesMatchTheNodeOriginal(t *testing.T) {
 	ours := httptest.NewServer(newHandler(t, newStore(t, "memory")))
 	t.Cleanup(ours.Close)
 
-	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut} {
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodOptions}
+	for _, method := range methods {
 		for _, tt := range expressPathCases {
 			t.Run(method+" "+tt.path+" gets the original's status", func(t *testing.T) {
-				want := status(t, http.DefaultClient, method, node+tt.path)
-				if got := status(t, http.DefaultClient, method, ours.URL+tt.path); got != want {
-					t.Errorf("got %d, the original answers %d", got, want)
+				want, wantAllow := status(t, http.DefaultClient, method, node+tt.path)
+				got, allow := status(t, http.DefaultClient, method, ours.URL+tt.path)
+				if got != want || allow != wantAllow {
+					t.Errorf("got %d, Allow %q; the original answers %d, Allow %q", got, allow, want, wantAllow)
 				}
 				if method == http.MethodGet && want != tt.want {
 					t.Errorf("the original answers %d, expressPathCases says %d", want, tt.want)
@@ -102,7 +104,8 @@ func startNodeOriginal(t *testing.T) string {
 	}
 }
 
-func status(t *testing.T, client *http.Client, method, url string) int {
+// status returns the status and the Allow header of an answer.
+func status(t *testing.T, client *http.Client, method, url string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -114,7 +117,7 @@ func status(t *testing.T, client *http.Client, method, url string) int {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header.Get("Allow")
 }
 
 var visitsRE = regexp.MustCompile(`non unique visits (\d+)</h1>$`)

@@ -120,6 +120,29 @@ func TestHeadIsGetWithoutABody(t *testing.T) {
 	}
 }
 
+func TestOptionsListsTheMethodsAndStartsNoSession(t *testing.T) {
+	t.Parallel()
+	st := newStore(t, "memory")
+	h := newHandler(t, st)
+	for _, path := range []string{"/service1", "/SERVICE1/", "/healthz"} {
+		t.Run("OPTIONS "+path, func(t *testing.T) {
+			resp := serve(h, httptest.NewRequest(http.MethodOptions, path, nil))
+			if resp.StatusCode != 200 || resp.Header.Get("Allow") != "GET,HEAD" || readBody(t, resp) != "GET,HEAD" {
+				t.Errorf("got %d, Allow %q; want 200, Allow GET,HEAD and the same body", resp.StatusCode, resp.Header.Get("Allow"))
+			}
+			if c := setCookies(resp); len(c) != 0 {
+				t.Errorf("got Set-Cookie %v, want none", c)
+			}
+		})
+	}
+	if resp := serve(h, httptest.NewRequest(http.MethodOptions, "/nope", nil)); resp.StatusCode != 404 {
+		t.Errorf("OPTIONS /nope: got %d, want 404", resp.StatusCode)
+	}
+	if n := st.Len(); n != 0 {
+		t.Errorf("got %d sessions after OPTIONS only, want 0", n)
+	}
+}
+
 func TestOtherMethodsAre404(t *testing.T) {
 	t.Parallel()
 	h := newHandler(t, newStore(t, "memory"))
