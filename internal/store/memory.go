@@ -13,7 +13,6 @@ import (
 
 	"github.com/gin-contrib/sessions"
 	gsessions "github.com/gorilla/sessions"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // idLen is the length of a session id in bytes: 128 bits from crypto/rand, so ids
@@ -39,16 +38,6 @@ func parseID(s string) (sessionID, bool) {
 // sharing a stripe only wait for each other, they never mix.
 const lockStripes = 1024
 
-// kv is one session value. Values are stored as a slice of pairs, not as the map
-// gorilla hands us: a one-entry Go map costs ~300 bytes, the slice 32.
-type kv struct{ k, v any }
-
-// record is what the memory store keeps per session.
-type record struct {
-	seen   time.Duration // last save, as time since Memory.epoch (monotonic when the clock is)
-	values []kv
-}
-
 // Memory is the bounded in-memory session store. The zero value is not usable; build
 // it with NewMemory. It is safe for concurrent use.
 //
@@ -59,7 +48,9 @@ type record struct {
 //
 // Like express's MemoryStore it sends Set-Cookie only when it starts a session: the
 // cookie holds the signed id, which never changes for the life of the session.
-// Stored values are copied shallowly: store only immutable values (numbers, strings).
+// Sessions hold string keys with int values, encoded as the cookie store encodes them
+// (payload.go) in at most maxValuesLen bytes: {"page_views": N} takes 13 to 22. Save
+// fails on anything else. Nothing the store keeps is a pointer (table.go).
 type Memory struct {
 	seal   *sealer
 	now    func() time.Time
@@ -70,8 +61,8 @@ type Memory struct {
 	stripe [lockStripes]sync.Mutex
 	unlock [lockStripes]func() // stripe[i].Unlock, made once: Lock allocates nothing
 
-	mu  sync.Mutex // guards lru
-	lru *simplelru.LRU[sessionID, record]
+	mu       sync.Mutex // guards sessions
+	sessions *table
 
 	options atomic.Pointer[gsessions.Options] // copied into every session
 }
@@ -91,10 +82,6 @@ func NewMemory(cfg Config) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	lru, err := simplelru.NewLRU[sessionID, record](cfg.Max, nil)
-	if err != nil {
-		return nil, fmt.Errorf("session LRU: %w", err)
-	}
 	// Only signed: the id is random and says nothing, encrypting it would add nothing.
 	// The cookie carries no time: the session's idle TTL is kept here.
 	seal, err := newSealer(kindSessionID, keys.Hash, nil)
@@ -103,13 +90,13 @@ func NewMemory(cfg Config) (*Memory, error) {
 	}
 	now := cfg.clock()
 	m := &Memory{
-		seal:  seal,
-		now:   now,
-		epoch: now(),
-		ttl:   cfg.TTL,
-		max:   cfg.Max,
-		log:   cfg.logger(),
-		lru:   lru,
+		seal:     seal,
+		now:      now,
+		epoch:    now(),
+		ttl:      cfg.TTL,
+		max:      cfg.Max,
+		log:      cfg.logger(),
+		sessions: newTable(cfg.Max),
 	}
 	for i := range m.stripe {
 		m.unlock[i] = m.stripe[i].Unlock
@@ -129,7 +116,7 @@ func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(m.since())
-	return m.lru.Len()
+	return m.sessions.Len()
 }
 
 // Options sets the attributes of the cookies of new sessions.
@@ -182,8 +169,9 @@ func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 	if !ok {
 		return s, nil
 	}
-	for _, p := range rec.values {
-		s.Values[p.k] = p.v
+	if !readValues(rec.values[:rec.len], s.Values) {
+		clear(s.Values) // cannot happen: Save stored what appendValues wrote
+		return s, nil
 	}
 	s.ID = id.String()
 	s.IsNew = false
@@ -203,9 +191,9 @@ func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 		id := sessionID(raw)
 		now := m.since()
 		m.mu.Lock()
-		rec, ok := m.lru.Peek(id)
+		rec, ok := m.sessions.Get(id)
 		if ok && m.expired(rec, now) {
-			m.lru.Remove(id)
+			m.sessions.Remove(id)
 			ok = false
 		}
 		m.mu.Unlock()
@@ -228,25 +216,30 @@ func (m *Memory) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Sessi
 	if s.Options.MaxAge < 0 {
 		if id, ok := parseID(s.ID); ok && !s.IsNew {
 			m.mu.Lock()
-			m.lru.Remove(id)
+			m.sessions.Remove(id)
 			m.mu.Unlock()
 		}
 		http.SetCookie(w, gsessions.NewCookie(s.Name(), "", s.Options))
 		return nil
 	}
-	values := make([]kv, 0, len(s.Values))
-	for k, v := range s.Values {
-		values = append(values, kv{k, v})
+	rec := record{}
+	values, err := appendValues(rec.values[:0], s.Values)
+	if err != nil {
+		return fmt.Errorf("saving session: %w", err)
 	}
+	if len(values) > maxValuesLen {
+		return fmt.Errorf("saving session: its values take %d bytes; the memory store keeps %d", len(values), maxValuesLen)
+	}
+	rec.len = uint8(len(values))
 	id, ok := parseID(s.ID)
 	isNew := s.IsNew || !ok
 	if isNew {
 		rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	}
-	now := m.since()
+	rec.seen = m.since()
 	m.mu.Lock()
-	m.sweep(now)
-	m.lru.Add(id, record{seen: now, values: values})
+	m.sweep(rec.seen)
+	m.sessions.Put(id, rec)
 	m.mu.Unlock()
 	if !isNew {
 		return nil
@@ -267,10 +260,10 @@ func (m *Memory) expired(rec record, now time.Duration) bool { return now-rec.se
 // the cost is constant per save on average. m.mu must be held.
 func (m *Memory) sweep(now time.Duration) {
 	for {
-		_, rec, ok := m.lru.GetOldest()
+		id, rec, ok := m.sessions.Oldest()
 		if !ok || !m.expired(rec, now) {
 			return
 		}
-		m.lru.RemoveOldest()
+		m.sessions.Remove(id)
 	}
 }

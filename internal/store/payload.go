@@ -17,12 +17,18 @@ import (
 // all a page-view session holds; Save refuses anything else rather than drop it.
 // Keys are written in sorted order, so equal sessions give equal payloads.
 
+// The memory store keeps the same encoding of the values (from count on) per session.
+
 // appendPayload appends the payload of values saved at seenMs to b.
 func appendPayload(b []byte, seenMs int64, values map[any]any) ([]byte, error) {
 	if seenMs < 0 {
 		return b, fmt.Errorf("session time %d is before 1970", seenMs)
 	}
-	b = binary.AppendUvarint(b, uint64(seenMs))
+	return appendValues(binary.AppendUvarint(b, uint64(seenMs)), values)
+}
+
+// appendValues appends count and pairs of values to b.
+func appendValues(b []byte, values map[any]any) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(len(values)))
 	if len(values) == 1 { // the usual session: nothing to sort
 		for k, v := range values {
@@ -70,28 +76,33 @@ func readPayload(b []byte, values map[any]any) (seenMs int64, ok bool) {
 	if n <= 0 || seen > math.MaxInt64 {
 		return 0, false
 	}
-	b = b[n:]
+	return int64(seen), readValues(b[n:], values)
+}
+
+// readValues decodes what appendValues wrote into values (which it only adds to), as
+// readPayload does.
+func readValues(b []byte, values map[any]any) bool {
 	count, n := binary.Uvarint(b)
 	if n <= 0 || count > uint64(len(b)) { // every pair takes at least 2 bytes
-		return 0, false
+		return false
 	}
 	b = b[n:]
 	for range count {
 		klen, n := binary.Uvarint(b)
 		if n <= 0 || klen > uint64(len(b)-n) {
-			return 0, false
+			return false
 		}
 		key := string(b[n : n+int(klen)])
 		b = b[n+int(klen):]
 		v, n := binary.Varint(b)
 		if n <= 0 || int64(int(v)) != v { // out of int's range (32-bit int)
-			return 0, false
+			return false
 		}
 		b = b[n:]
 		if _, dup := values[key]; dup {
-			return 0, false
+			return false
 		}
 		values[key] = int(v)
 	}
-	return int64(seen), len(b) == 0
+	return len(b) == 0
 }
