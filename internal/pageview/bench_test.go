@@ -1,6 +1,8 @@
 package pageview
 
 import (
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,14 +11,19 @@ import (
 )
 
 // BenchmarkCount measures one counted page view through the whole gin handler
-// (path folding, routing, session load, increment, save, HTML body, access log to a
-// discarding handler), for both stores, with and without an existing session, as
-// make bench sends them (wrk: Host, a User-Agent, the cookie). The request is built
-// once and the writer discards: what is measured is the handler, not the harness.
+// (path folding, routing, session load, increment, save, HTML body), for both
+// stores, with and without an existing session, as make bench sends them (wrk:
+// Host, a User-Agent, the cookie; LOG_LEVEL=warn, so no access log line). The
+// request is built once and the writer discards: what is measured is the handler,
+// not the harness.
 func BenchmarkCount(b *testing.B) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	for _, kind := range storeKinds {
 		st := newStore(b, kind, func(c *store.Config) { c.Max = 100000 })
-		h := newHandler(b, st)
+		h, err := NewServer(Config{Service: "service1", Host: "bench-host", CookieName: testCookie}, st, logger)
+		if err != nil {
+			b.Fatal(err)
+		}
 		var v visitor
 		v.visit(b, h)
 		fresh := httptest.NewRequest(http.MethodGet, "/service1", nil)
