@@ -12,9 +12,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GOBUILD := CGO_ENABLED=0 $(GO) build -tags nomsgpack -trimpath -ldflags '-s -w -X main.version=$(VERSION)'
 
 # Every module of go.work; `./...` does not work at a workspace root without a go.mod.
-MODULES    := internal service1 service2 proxy tests bench
+MODULES    := internal service1 service2 proxy localstack lab tests bench
 PKGS       := $(addsuffix /...,$(addprefix ./,$(MODULES)))
-UNIT_PKGS  := ./internal/... ./service1/... ./service2/... ./proxy/... ./bench/...
+# Unit and integration tests: everything but tests/ (the end-to-end and swarm tests).
+UNIT_PKGS  := ./internal/... ./service1/... ./service2/... ./proxy/... ./localstack/... ./lab/... ./bench/...
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .DEFAULT_GOAL := help
@@ -32,11 +33,13 @@ build: ## static binaries in bin/: service1 service2 proxy
 
 test: test-unit test-e2e ## every test: unit (with -race) and end to end
 
-test-unit: ## unit and integration tests of the services, the proxy and the bench harness, with -race
-	$(GO) test -race -count=1 $(UNIT_PKGS)
+# Both with -race: the test processes run the launcher's and the lab's concurrent code
+# (internal/localstack, internal/lab) in-process; the binaries they start are `make build`'s.
+test-unit: build ## unit and integration tests (services, proxy, launcher, lab, bench harness), with -race
+	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 
-test-e2e: build ## end-to-end tests against the real binaries on 127.0.0.1
-	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 10m ./tests/...
+test-e2e: build ## end-to-end tests against the real binaries on 127.0.0.1, with -race
+	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 10m ./tests/...
 
 lint: vet staticcheck ## go vet and staticcheck (pinned)
 
@@ -55,5 +58,5 @@ clean: ## remove what the builds wrote (bin/, bench/bin/, .run/); lab-results/ s
 -include mk/*.mk
 
 run: build ## the whole tutorial on localhost; settings: REPLICAS=3 STORE=cookie PORT=8081
-	$(GO) build -o $(BIN)/localstack ./tests/cmd/localstack
+	$(GO) build -o $(BIN)/localstack ./localstack
 	$(BIN)/localstack -bin $(BIN)

@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 // Options are the harness's settings; run fills them from its flags.
@@ -156,52 +159,44 @@ func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
 // waitRoutes waits until a proxy answers 200 on /service1 and /service2 (its
 // health checks have passed), for at most 15 s.
 func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
-	deadline := time.Now().Add(15 * time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	client := &http.Client{Timeout: time.Second}
 	for _, path := range []string{"/service1", "/service2"} {
-		for {
+		err := probe.Until(ctx, s.Name+" to answer 200 on "+path, func() (bool, error) {
 			resp, err := client.Get("http://" + s.Addr + path)
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("status %d", resp.StatusCode)
+			if err != nil {
+				return false, err
 			}
-			if time.Now().After(deadline) || ctx.Err() != nil {
-				s.Stop()
-				return fmt.Errorf("%s: GET %s: %v after 15 s; its output: %s", s.Name, path, err, s.out.String())
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false, fmt.Errorf("status %d", resp.StatusCode)
 			}
-			time.Sleep(100 * time.Millisecond)
+			return true, nil
+		})
+		if err != nil {
+			s.Stop()
+			return fmt.Errorf("%w; its output: %s", err, s.output())
 		}
 	}
 	return nil
 }
 
-// firstVisit makes a cookie-less GET and returns the connect.sid cookie the answer
-// sets: a session cookie, prefixed with a server id when it went through a sticky
-// proxy.
+// firstVisit is a new visitor's first GET: it returns the connect.sid cookie the
+// answer sets, a session cookie, prefixed with a server id when it went through a
+// sticky proxy.
 func firstVisit(url string) (string, error) {
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(url)
+	b := browser.New(browser.Options{})
+	defer b.CloseIdleConnections()
+	resp, _, err := b.Get(context.Background(), url, nil)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("GET %s: %w", url, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 	}
-	for _, c := range resp.Cookies() {
-		if c.Name == "connect.sid" {
-			return c.Value, nil
-		}
+	if c, ok := b.Cookie(url, "connect.sid"); ok {
+		return c, nil
 	}
 	return "", fmt.Errorf("GET %s: no connect.sid cookie in the answer", url)
-}
-
-// stopAll stops servers in reverse order of start.
-func stopAll(servers ...*Server) {
-	for i := len(servers) - 1; i >= 0; i-- {
-		servers[i].Stop()
-	}
 }

@@ -11,58 +11,63 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+func main() { cli.Main("bench", run) }
+
+// flags are the harness's command line: Options and what says which run to make.
+type flags struct {
+	opt      Options
+	only     string
+	command  string
+	duration time.Duration
+	reps     int
+	from     string
+}
+
+func (f *flags) table() *cli.Command {
+	return &cli.Command{
+		Name: "bench",
+		Intro: "Our services and proxy side by side with the Node original and HAProxy, in one run on 127.0.0.1.\n" +
+			"`make bench` installs what it needs and runs this.",
+		Settings: []cli.Setting{
+			{Flag: "quick", Default: "false", Bool: true, Set: cli.Bool(&f.opt.Quick),
+				Usage: "short run: 1 s runs without warm-up; floods: ours 1,000,000, Node original and proxy 100,000"},
+			{Flag: "bin", Default: "bin", Usage: "directory of service1, service2 and proxy (make build)", Set: cli.String(&f.opt.RepoBin)},
+			{Flag: "dir", Default: "bench", Usage: "the bench directory: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello", Set: cli.String(&f.opt.BenchDir)},
+			{Flag: "out", DefaultText: "DIR/results", Usage: "where to write the results", Set: cli.String(&f.opt.OutDir)},
+			{Flag: "server-cpu", Default: "0", Usage: "core every server is pinned to (taskset -c)", Set: cli.String(&f.opt.ServerCPU)},
+			{Flag: "load-cpu", Default: "1", Usage: "core the load generator is pinned to", Set: cli.String(&f.opt.LoadCPU)},
+			{Flag: "c", Default: "50", Usage: "connections", Set: cli.Int(&f.opt.Conns, 1, 10000)},
+			{Flag: "only", Default: "1234", Usage: "scenarios to run, e.g. 12 (1 service, 2 proxy, 3 memory, 4 images)", Set: cli.String(&f.only)},
+			{Flag: "command", Default: "bench", Usage: "the command shown in the output, e.g. \"make bench QUICK=1\"", Set: cli.String(&f.command)},
+			{Flag: "duration", DefaultText: "4s, quick 1s", Usage: "one repetition", Set: cli.Duration(&f.duration, false)},
+			{Flag: "reps", DefaultText: "3", Usage: "repetitions of each measurement", Set: cli.Int(&f.reps, 1, 100)},
+			{Flag: "from", Usage: "run nothing: read a results JSON, print its table and redraw its chart (FILE.svg)", Set: cli.String(&f.from)},
+		},
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var opt Options
-	fs.BoolVar(&opt.Quick, "quick", false, "short run: 1 s runs without warm-up; floods: ours 1,000,000, Node original and proxy 100,000")
-	fs.StringVar(&opt.RepoBin, "bin", "bin", "directory of service1, service2 and proxy (make build)")
-	fs.StringVar(&opt.BenchDir, "dir", "bench", "the bench directory: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello")
-	fs.StringVar(&opt.OutDir, "out", "", "where to write the results (default DIR/results)")
-	fs.StringVar(&opt.ServerCPU, "server-cpu", "0", "core every server is pinned to (taskset -c)")
-	fs.StringVar(&opt.LoadCPU, "load-cpu", "1", "core the load generator is pinned to")
-	fs.IntVar(&opt.Conns, "c", 50, "connections")
-	only := fs.String("only", "1234", "scenarios to run, e.g. 12 (1 service, 2 proxy, 3 memory, 4 images)")
-	command := fs.String("command", "bench", "the command shown in the output, e.g. \"make bench QUICK=1\"")
-	dur := fs.Duration("duration", 0, "one repetition (default 4s, quick 1s)")
-	reps := fs.Int("reps", 0, "repetitions of each measurement (default 3)")
-	from := fs.String("from", "", "run nothing: read a results JSON, print its table and redraw its chart (FILE.svg)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *from != "" {
-		return replay(*from, stdout)
-	}
-	// Full: 3 runs of 4 s after a 1 s warm-up; a million requests for each flood.
-	// Quick cuts durations, not scenarios: 3 runs of 1 s, no warm-up (but for the
-	// Node original, whose JIT needs one); our service
-	// still takes its million, the Node original and the proxy 100,000 each (the
-	// Node original's growth is per 100,000 anyway; the proxy still sees its
-	// 10,000 distinct sticky clients, each 10 times), so that a first
-	// `make bench QUICK=1`, builds included, takes about 3 minutes.
+// options fills in the sizes of a full or a quick run. Full: 3 runs of 4 s after a
+// 1 s warm-up; a million requests for each flood. Quick cuts durations, not scenarios:
+// 3 runs of 1 s, no warm-up (but for the Node original, whose JIT needs one); our
+// service still takes its million, the Node original and the proxy 100,000 each (the
+// Node original's growth is per 100,000 anyway; the proxy still sees its 10,000
+// distinct sticky clients, each 10 times), so that a first `make bench QUICK=1`,
+// builds included, takes about 3 minutes.
+func (f flags) options() Options {
+	opt := f.opt
 	opt.Duration, opt.Reps, opt.Warmup = 4*time.Second, 3, time.Second
 	opt.ServiceN, opt.NodeN, opt.ProxyN, opt.Clients = 1_000_000, 1_000_000, 1_000_000, 10_000
 	opt.FillLimit = 300 * time.Second
@@ -71,62 +76,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		opt.NodeN, opt.ProxyN = 100_000, 100_000
 		opt.FillLimit = 90 * time.Second
 	}
-	if *dur > 0 {
-		opt.Duration = *dur
+	if f.duration > 0 {
+		opt.Duration = f.duration
 	}
-	if *reps > 0 {
-		opt.Reps = *reps
+	if f.reps > 0 {
+		opt.Reps = f.reps
 	}
 	if opt.OutDir == "" {
 		opt.OutDir = filepath.Join(opt.BenchDir, "results")
 	}
+	return opt
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var f flags
+	if err := f.table().Parse(args, getenv, stdout); err != nil {
+		return err
+	}
+	if f.from != "" {
+		return replay(f.from, stdout)
+	}
+	opt := f.options()
 	if err := preflight(opt); err != nil {
 		return err
 	}
-
 	start := time.Now()
-	res := &Results{Date: start.UTC(), Command: *command, Quick: opt.Quick, Machine: machine(opt),
-		Method: Method{Connections: opt.Conns, ServerCPU: opt.ServerCPU, LoadCPU: opt.LoadCPU,
-			LoadGenerator: res0(wrkVersion()), DurationSeconds: opt.Duration.Seconds(), Reps: opt.Reps,
-			WarmupSeconds: opt.Warmup.Seconds(), ServiceRequests: opt.ServiceN, NodeRequests: opt.NodeN,
-			ProxyRequests: opt.ProxyN, ProxyClients: opt.Clients,
-			Notes: "Returning visitor: every request carries the one session cookie of a first visit (wrk -H). " +
-				"New visitor: no cookie, so every request starts a session. Proxy sticky: every request carries the " +
-				"prefixed cookie the proxy set on a first visit (pinned to one backend); round robin: the route without " +
-				"a cookie rule, no cookie. Scenario 3 floods with wrk in runs sized from the measured rate until the " +
-				"request count is reached (counts are wrk's own). Proxy p99 added: proxy p99 minus the direct p99 of the " +
-				"same backend and traffic. MB = 10^6 bytes."}}
+	res := newResults(opt, f.command, start)
 	fmt.Fprintf(stderr, "%s: servers on core %s, wrk on core %s, %d connections; load average %.2f\n",
-		*command, opt.ServerCPU, opt.LoadCPU, opt.Conns, res.Machine.LoadAvgBefore)
+		f.command, opt.ServerCPU, opt.LoadCPU, opt.Conns, res.Machine.LoadAvgBefore)
 
 	h, err := newHarness(opt, stderr)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	if strings.Contains(*only, "1") {
-		if res.Service, err = h.serviceScenario(ctx); err != nil {
-			return err
-		}
-	}
-	if strings.Contains(*only, "2") {
-		if res.Proxy, err = h.proxyScenario(ctx); err != nil {
-			return err
-		}
-	}
-	if strings.Contains(*only, "3") {
-		rates := map[string]float64{"service/ours-memory/new": 20000, "service/node/new": 3000, "proxy/ours-proxy/hello/sticky": 15000}
-		for _, m := range append(append([]Measurement(nil), res.Service...), res.Proxy...) {
-			if m.RPS.Median > 0 {
-				rates[m.Key] = m.RPS.Median
-			}
-		}
-		if res.Memory, err = h.memoryScenario(ctx, rates); err != nil {
-			return err
-		}
-	}
-	if strings.Contains(*only, "4") {
-		res.Images = h.imageScenario(ctx)
+	if err := h.scenarios(ctx, f.only, res); err != nil {
+		return err
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.derive()
@@ -137,6 +122,52 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(paths, ", "))
+	return nil
+}
+
+// newResults starts the results of a run: where, when and how it measures.
+func newResults(opt Options, command string, start time.Time) *Results {
+	return &Results{Date: start.UTC(), Command: command, Quick: opt.Quick, Machine: machine(opt),
+		Method: Method{Connections: opt.Conns, ServerCPU: opt.ServerCPU, LoadCPU: opt.LoadCPU,
+			LoadGenerator: res0(wrkVersion()), DurationSeconds: opt.Duration.Seconds(), Reps: opt.Reps,
+			WarmupSeconds: opt.Warmup.Seconds(), ServiceRequests: opt.ServiceN, NodeRequests: opt.NodeN,
+			ProxyRequests: opt.ProxyN, ProxyClients: opt.Clients,
+			Notes: "Returning visitor: every request carries the one session cookie of a first visit (wrk -H). " +
+				"New visitor: no cookie, so every request starts a session. Proxy sticky: every request carries the " +
+				"prefixed cookie the proxy set on a first visit (pinned to one backend); round robin: the route without " +
+				"a cookie rule, no cookie. Scenario 3 floods with wrk in runs sized from the measured rate until the " +
+				"request count is reached (counts are wrk's own). Proxy p99 added: proxy p99 minus the direct p99 of the " +
+				"same backend and traffic. MB = 10^6 bytes."}}
+}
+
+// scenarios runs the scenarios only names (e.g. "12") into res, in order; the floods
+// of scenario 3 are sized from the rates scenarios 1 and 2 measured.
+func (h *Harness) scenarios(ctx context.Context, only string, res *Results) error {
+	var err error
+	if strings.Contains(only, "1") {
+		if res.Service, err = h.serviceScenario(ctx); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(only, "2") {
+		if res.Proxy, err = h.proxyScenario(ctx); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(only, "3") {
+		rates := map[string]float64{"service/ours-memory/new": 20000, "service/node/new": 3000, "proxy/ours-proxy/hello/sticky": 15000}
+		for _, m := range append(append([]Measurement(nil), res.Service...), res.Proxy...) {
+			if m.RPS.Median > 0 {
+				rates[m.Key] = m.RPS.Median
+			}
+		}
+		if res.Memory, err = h.memoryScenario(ctx, rates); err != nil {
+			return err
+		}
+	}
+	if strings.Contains(only, "4") {
+		res.Images = h.imageScenario(ctx)
+	}
 	return nil
 }
 

@@ -6,15 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // Server is a process under test, pinned to the servers' core with taskset. taskset
@@ -22,51 +21,45 @@ import (
 type Server struct {
 	Name string
 	Addr string // 127.0.0.1:port it listens on
-	cmd  *exec.Cmd
-	out  *tailBuffer
-	done chan struct{}
-	err  error // Wait's result, once done is closed
+	p    *proc.Process
+	out  *proc.Buffer // the last of its output, for errors
 }
 
 // startServer starts argv pinned to cpu with env added to the harness's own, and
 // waits until GET readyURL answers (any HTTP status) or 15 s pass.
 func startServer(ctx context.Context, name, addr, cpu string, env []string, readyURL string, argv ...string) (*Server, error) {
-	cmd := exec.Command("taskset", append([]string{"-c", cpu}, argv...)...)
-	cmd.Env = append(os.Environ(), env...)
-	out := &tailBuffer{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+	out := &proc.Buffer{Max: 4096}
+	p, err := proc.Start(name, append([]string{"taskset", "-c", cpu}, argv...), append(os.Environ(), env...), out)
+	if err != nil {
+		return nil, err
 	}
-	s := &Server{Name: name, Addr: addr, cmd: cmd, out: out, done: make(chan struct{})}
-	go func() { s.err = cmd.Wait(); close(s.done) }()
+	s := &Server{Name: name, Addr: addr, p: p, out: out}
 	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			return nil, fmt.Errorf("%s exited before it was ready (%v): %s", name, s.err, out.String())
-		case <-ctx.Done():
-			s.Stop()
-			return nil, ctx.Err()
-		default:
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err = probe.Until(wait, name+" to answer "+readyURL, func() (bool, error) {
+		if p.Exited() {
+			return false, probe.Fatal(p.Err())
 		}
 		resp, err := client.Get(readyURL)
-		if err == nil {
-			resp.Body.Close()
-			return s, nil
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("%s not answering %s after 15 s: %v; its output: %s", name, readyURL, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return true, nil
+	})
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%w; its output: %s", err, s.output())
 	}
+	return s, nil
 }
 
+// output is the end of what the server printed.
+func (s *Server) output() string { return strings.TrimSpace(s.out.String()) }
+
 // Pid is the server's process id.
-func (s *Server) Pid() int { return s.cmd.Process.Pid }
+func (s *Server) Pid() int { return s.p.Pid() }
 
 // RSS is the server's resident set size (VmRSS of /proc/<pid>/status) in bytes.
 func (s *Server) RSS() (int64, error) {
@@ -108,64 +101,27 @@ func (s *Server) CPUTime() (time.Duration, error) {
 	return time.Duration(ut+st) * 10 * time.Millisecond, nil
 }
 
-// Stop ends the server (SIGTERM to its process group, SIGKILL after 5 s) and waits.
+// Stop ends the server (SIGTERM, SIGKILL to its process group after 5 s) and waits.
 func (s *Server) Stop() {
-	if s == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	syscall.Kill(-s.Pid(), syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(5 * time.Second):
-		syscall.Kill(-s.Pid(), syscall.SIGKILL)
-		<-s.done
+	if s != nil {
+		s.p.Stop(5 * time.Second)
 	}
 }
 
 // Alive reports an error when the server has exited.
 func (s *Server) Alive() error {
-	select {
-	case <-s.done:
-		return fmt.Errorf("%s exited during the run (%v): %s", s.Name, s.err, s.out.String())
-	default:
-		return nil
+	if s.p.Exited() {
+		return fmt.Errorf("%s exited during the run (%v): %s", s.Name, s.p.Err(), s.output())
 	}
+	return nil
 }
 
 // freeAddr returns a 127.0.0.1 address with a port nothing listens on now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
+func freeAddr() (string, error) { return proc.FreeAddr("127.0.0.1") }
+
+// stopAll stops servers in reverse order of start.
+func stopAll(servers ...*Server) {
+	for i := len(servers) - 1; i >= 0; i-- {
+		servers[i].Stop()
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// tailBuffer keeps the last max bytes written to it: a server's output, for errors.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append([]byte(nil), t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.b))
 }

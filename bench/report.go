@@ -75,7 +75,7 @@ type Method struct {
 	Notes           string  `json:"notes"`
 }
 
-// Target is one goal of issue 8 and whether this run met it.
+// Target is one performance goal (README, "Performance") and whether this run met it.
 type Target struct {
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 // Measurement is one row of scenario 1 or 2: one server (or proxy over backends)
@@ -110,16 +112,26 @@ func (h *Harness) serviceScenario(ctx context.Context) ([]Measurement, error) {
 	return out, nil
 }
 
+// backendSet is a set of backends both proxies are measured over in scenario 2.
+type backendSet struct {
+	key, label string
+	start      func() ([]*Server, error) // the four backends of type backends, in order
+	direct     map[string]string         // traffic -> row measured without a proxy
+}
+
+// proxyUnderTest is one of the proxies of scenario 2.
+type proxyUnderTest struct {
+	key, label string
+	start      func(backends) (*Server, error)
+}
+
 // proxyScenario is scenario 2: our proxy and HAProxy over the same backends, the
 // sticky path (a prefixed cookie on every request) and plain round robin (no
-// cookie rule, no cookie), over our services and over the hello server.
+// cookie rule, no cookie), over our services and over the hello server; then the
+// tutorial's own stack, HAProxy over the Node original, for reference.
 func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 	fmt.Fprintln(h.log, "2. proxy: sticky (prefixed cookie, one pinned client) and round robin (no cookie), 2 backends each")
-	sets := []struct {
-		key, label string
-		start      func() ([]*Server, error)
-		direct     map[string]string // traffic -> row measured without a proxy
-	}{
+	sets := []backendSet{
 		{"services", "our services", func() ([]*Server, error) {
 			var ss []*Server
 			for _, name := range []string{"service1", "service1", "service2", "service2"} {
@@ -145,91 +157,112 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 			return []*Server{a, b, a, b}, nil
 		}, map[string]string{"sticky": "service/hello/returning", "roundrobin": "service/hello/new"}},
 	}
-	proxies := []struct {
-		key, label string
-		start      func(backends) (*Server, error)
-	}{
+	proxies := []proxyUnderTest{
 		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }},
 		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }},
 	}
 	var out []Measurement
 	for _, set := range sets {
-		bs, err := set.start()
+		ms, err := h.overBackends(ctx, set, proxies)
+		out = append(out, ms...)
 		if err != nil {
 			return out, err
 		}
-		b := backends{bs[0].Addr, bs[1].Addr, bs[2].Addr, bs[3].Addr}
-		for _, p := range proxies {
-			px, err := p.start(b)
-			if err != nil {
-				stopAll(bs...)
-				return out, err
-			}
-			base := "http://" + px.Addr
-			cookie, err := firstVisit(base + "/service1")
-			if err == nil && !strings.Contains(cookie, "~") {
-				err = fmt.Errorf("%s: the cookie of a first visit to /service1 has no server id prefix", p.label)
-			}
-			if err != nil {
-				stopAll(append(bs, px)...)
-				return out, err
-			}
-			for _, t := range []struct {
-				traffic, label string
-				run            WrkRun
-			}{
-				{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
-				{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
-			} {
-				m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
-					Label: p.label + " over " + set.label + ", " + t.label, Server: p.key,
-					Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.traffic]}, t.run, px, px)
-				if err != nil {
-					stopAll(append(bs, px)...)
-					return out, err
-				}
-				out = append(out, m)
-			}
-			px.Stop()
-		}
-		if set.key == "hello" {
-			m, err := h.goProxyRow(ctx, b)
-			if err != nil {
-				stopAll(bs...)
-				return out, err
-			}
-			out = append(out, m)
-		}
-		stopAll(bs...)
 	}
-	// The tutorial's own stack for reference: HAProxy sticky over two Node replicas.
-	a, err := h.node(ctx, "service1")
+	m, err := h.haproxyOverNodeRow(ctx)
 	if err != nil {
 		return out, err
+	}
+	return append(out, m), nil
+}
+
+// overBackends starts one set of backends and measures every proxy over it (and, over
+// hello, the bare Go ReverseProxy).
+func (h *Harness) overBackends(ctx context.Context, set backendSet, proxies []proxyUnderTest) ([]Measurement, error) {
+	bs, err := set.start()
+	if err != nil {
+		return nil, err
+	}
+	defer stopAll(bs...)
+	b := backends{bs[0].Addr, bs[1].Addr, bs[2].Addr, bs[3].Addr}
+	var out []Measurement
+	for _, p := range proxies {
+		ms, err := h.proxyRows(ctx, p, set, b)
+		out = append(out, ms...)
+		if err != nil {
+			return out, err
+		}
+	}
+	if set.key == "hello" {
+		m, err := h.goProxyRow(ctx, b)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// proxyRows starts proxy p over b and measures its sticky and round robin rows.
+func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSet, b backends) ([]Measurement, error) {
+	px, err := p.start(b)
+	if err != nil {
+		return nil, err
+	}
+	defer px.Stop()
+	base := "http://" + px.Addr
+	cookie, err := firstVisit(base + "/service1")
+	if err == nil && !strings.Contains(cookie, "~") {
+		err = fmt.Errorf("%s: the cookie of a first visit to /service1 has no server id prefix", p.label)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Measurement
+	for _, t := range []struct {
+		traffic, label string
+		run            WrkRun
+	}{
+		{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
+		{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
+	} {
+		m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
+			Label: p.label + " over " + set.label + ", " + t.label, Server: p.key,
+			Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.traffic]}, t.run, px, px)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// haproxyOverNodeRow is the tutorial's own stack, for reference: HAProxy sticky over
+// two Node replicas.
+func (h *Harness) haproxyOverNodeRow(ctx context.Context) (Measurement, error) {
+	a, err := h.node(ctx, "service1")
+	if err != nil {
+		return Measurement{}, err
 	}
 	b, err := h.node(ctx, "service1")
 	if err != nil {
 		a.Stop()
-		return out, err
+		return Measurement{}, err
 	}
 	defer stopAll(a, b)
 	px, err := h.haproxyNode(ctx, a, b)
 	if err != nil {
-		return out, err
+		return Measurement{}, err
 	}
 	defer px.Stop()
 	base := "http://" + px.Addr
 	cookie, err := firstVisit(base + "/service1")
 	if err != nil {
-		return out, fmt.Errorf("HAProxy over Node: %w", err)
+		return Measurement{}, fmt.Errorf("HAProxy over Node: %w", err)
 	}
-	m, err := h.measure(ctx, Measurement{Key: "proxy/haproxy/node/sticky", Label: "HAProxy over Node original, sticky",
+	return h.measure(ctx, Measurement{Key: "proxy/haproxy/node/sticky", Label: "HAProxy over Node original, sticky",
 		Server: "haproxy", Backends: "node", Traffic: "sticky", Direct: "service/node/returning"},
 		WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}, px, px)
-	if err != nil {
-		return out, err
-	}
-	return append(out, m), nil
 }
 
 // goProxyRow measures the Go ceiling for a proxy (bench/goproxy: the standard
@@ -265,16 +298,17 @@ func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if _, err := firstVisit("http://" + addr + "/service1"); err == nil {
-			return s, nil
-		} else if time.Now().After(deadline) {
-			s.Stop()
-			return nil, fmt.Errorf("HAProxy over Node: %w", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err = probe.Until(wait, "HAProxy over Node to set a session cookie", func() (bool, error) {
+		_, err := firstVisit("http://" + addr + "/service1")
+		return err == nil, err
+	})
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("HAProxy over Node: %w", err)
 	}
+	return s, nil
 }
 
 // Memory is one row of scenario 3.

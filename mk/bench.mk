@@ -1,4 +1,4 @@
-# Benchmarks (issue 8): our services and proxy side by side with the Node original
+# Benchmarks: our services and proxy side by side with the Node original
 # and HAProxy, in one run on 127.0.0.1. Everything it needs it installs or builds:
 # haproxy and wrk from Debian (apt-get, as root), the Node original's modules with
 # npm ci from bench/node/package-lock.json, the binaries, the bare hello server.

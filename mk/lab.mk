@@ -25,5 +25,5 @@ LAB_ENV := CLIENTS='$(CLIENTS)' REQUESTS='$(REQUESTS)' PARALLEL='$(PARALLEL)' TH
 .PHONY: lab
 
 lab: build ## the classroom experiment (LAB.md); CLIENTS REQUESTS REPLICAS EVENTS=kill,scale,restart URL=
-	$(GO) build -o $(BIN)/lab ./tests/cmd/lab
+	$(GO) build -o $(BIN)/lab ./lab
 	@$(LAB_ENV) $(BIN)/lab -bin $(BIN) -out lab-results

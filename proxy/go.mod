@@ -17,3 +17,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require github.com/swarm-affinity/swarm-affinity/internal v0.0.0
+
+replace github.com/swarm-affinity/swarm-affinity/internal => ../internal

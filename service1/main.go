@@ -4,19 +4,10 @@
 package main
 
 import (
-	"context"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/internal/service"
 )
 
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := service.Main(ctx, "service1", version, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main("service1", service.Program{Name: "service1", Version: version}.Main) }

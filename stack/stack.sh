@@ -152,17 +152,17 @@ http_status() {
 	) 2>/dev/null || true
 }
 
-# proxy_available prints "service available" lines from the proxy's /stats (admin port,
-# with the stats_auth secret): how many replicas of each service the proxy can use.
+# proxy_available prints "service available" lines from the proxy's /stats?format=text
+# (admin port, with the stats_auth secret): how many replicas of each service the proxy
+# can use. The format is documented in proxy/internal/admin: keys are read by name.
 proxy_available() {
 	local auth
 	auth=$(base64 <"$SECRETS_DIR/stats_auth" | tr -d '\n')
 	(
 		exec 3<>"/dev/tcp/127.0.0.1/$STATS_PORT" || exit 1
-		printf 'GET /stats HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: application/json\r\nAuthorization: Basic %s\r\n\r\n' "$auth" >&3
-		while IFS= read -r -t 5 line || [[ -n $line ]]; do printf '%s\n' "$line"; line=; done <&3
-	) 2>/dev/null | grep -oE '"(name|available)": *("[^"]*"|[0-9]+)' | paste - - |
-		sed -nE 's/^"name": *"([^"]+)"[[:space:]]+"available": *([0-9]+)$/\1 \2/p' || true
+		printf 'GET /stats?format=text HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Basic %s\r\n\r\n' "$auth" >&3
+		while IFS= read -r -t 5 line || [[ -n $line ]]; do printf '%s\n' "${line%$'\r'}"; line=; done <&3
+	) 2>/dev/null | awk '$1 == "service" { for (i = 3; i < NF; i += 2) if ($i == "available") print $2, $(i + 1) }' || true
 }
 
 # proxy_sees_all says whether the proxy on this node can use every replica of service1

@@ -20,8 +20,11 @@ const pageViewsKey = "page_views"
 // started a session.
 const ctxNewSession = "pageview.new_session"
 
-// Answer is the JSON answer of GET /<service> with Accept: application/json. Other Go
-// code (end-to-end tests, the lab) decodes answers with this type.
+// Answer is the JSON answer of GET /<service> with Accept: application/json, and the
+// one Go type it is decoded with (internal/browser, for the tests, the lab and the
+// benchmarks): its field names are the services' API. The handler writes it without
+// encoding/json (pageWriter.write), byte for byte what json.Marshal of an Answer gives
+// (TestJSONAnswerIsEncodingJSON).
 type Answer struct {
 	Service string            `json:"service"`
 	Host    string            `json:"host"`

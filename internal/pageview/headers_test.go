@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -84,4 +85,20 @@ func FuzzHeadersJSON(f *testing.F) {
 			t.Errorf("got\n%s\nwant\n%s", got, want)
 		}
 	})
+}
+
+func TestJSONAnswerIsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	cfg := Config{Service: "service<1>", Host: "host \"&\" co", CookieName: testCookie}
+	h, err := NewServer(cfg, newStore(t, "memory"), discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/service<1>", nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Evil", "<script>")
+	want, _ := json.Marshal(Answer{Service: cfg.Service, Host: cfg.Host, Visits: 1, Headers: headersMap(req)})
+	if got := readBody(t, serve(h, req)); got != string(want)+"\n" {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
 }

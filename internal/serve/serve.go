@@ -1,7 +1,6 @@
 // Package serve runs an HTTP server the way both services need it: listen first (so a
 // busy port is an error at once and tests can bind :0), serve until the context ends,
-// then stop accepting and let in-flight requests finish; and it probes a running
-// server's /healthz for the binaries' -healthcheck flag.
+// then stop accepting and let in-flight requests finish.
 package serve
 
 import (
@@ -64,44 +63,5 @@ func Run(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Du
 		return fmt.Errorf("shutdown: in-flight requests did not finish within SHUTDOWN_TIMEOUT %v: %w", timeout, err)
 	}
 	logger.Info("stopped")
-	return nil
-}
-
-// ProbeURL returns the /healthz URL of a server listening on addr (":8080",
-// "0.0.0.0:8080", "[::]:8080", "10.0.0.5:8080"): an empty or unspecified host is
-// probed on 127.0.0.1.
-func ProbeURL(addr string) (string, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", fmt.Errorf("ADDR %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
-}
-
-// Probe asks the server listening on addr for /healthz and returns nil if it answers
-// 200 within timeout.
-func Probe(ctx context.Context, addr string, timeout time.Duration) error {
-	url, err := ProbeURL(addr)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("healthcheck %s: status %d", url, resp.StatusCode)
-	}
 	return nil
 }

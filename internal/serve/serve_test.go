@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -115,63 +114,4 @@ func TestListenNamesTheAddress(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Errorf("port in use: got %v, want an error naming %s", err, ln.Addr())
 	}
-}
-
-func TestProbeURL(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ addr, want string }{
-		{":8080", "http://127.0.0.1:8080/healthz"},
-		{"0.0.0.0:8080", "http://127.0.0.1:8080/healthz"},
-		{"[::]:8080", "http://127.0.0.1:8080/healthz"},
-		{"127.0.0.1:9001", "http://127.0.0.1:9001/healthz"},
-		{"10.0.0.5:80", "http://10.0.0.5:80/healthz"},
-		{"[::1]:80", "http://[::1]:80/healthz"},
-	}
-	for _, tt := range tests {
-		if got, err := ProbeURL(tt.addr); err != nil || got != tt.want {
-			t.Errorf("ProbeURL(%q): got %q, %v; want %q", tt.addr, got, err, tt.want)
-		}
-	}
-	if _, err := ProbeURL("8080"); err == nil {
-		t.Errorf("ProbeURL(\"8080\"): got no error")
-	}
-}
-
-func TestProbe(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name    string
-		status  int
-		healthy bool
-	}{
-		{"200 is healthy", http.StatusOK, true},
-		{"503 is not", http.StatusServiceUnavailable, false},
-		{"404 is not", http.StatusNotFound, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/healthz" {
-					http.NotFound(w, r)
-					return
-				}
-				w.WriteHeader(tt.status)
-			}))
-			t.Cleanup(srv.Close)
-			err := Probe(context.Background(), strings.TrimPrefix(srv.URL, "http://"), time.Second)
-			if (err == nil) != tt.healthy {
-				t.Errorf("got %v, want healthy=%v", err, tt.healthy)
-			}
-		})
-	}
-	t.Run("nothing listening is not healthy", func(t *testing.T) {
-		t.Parallel()
-		ln, _ := Listen(context.Background(), "127.0.0.1:0")
-		addr := ln.Addr().String()
-		ln.Close()
-		if err := Probe(context.Background(), addr, time.Second); err == nil {
-			t.Errorf("got nil, want an error")
-		}
-	})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 )
 
 const goodSecret = "0123456789abcdef0123456789abcdef" // 32 bytes
@@ -26,13 +28,11 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := Config{
 		Service: "service2", Addr: ":8080", CookieName: "connect.sid", CookiePath: "/service2",
-		Store: "memory", SessionMax: 100000, SessionTTL: 30 * time.Minute, LogFormat: "text",
-		LogLevel: slog.LevelInfo, ShutdownTimeout: 10 * time.Second,
+		Store: "memory", SessionMax: 100000, SessionTTL: 30 * time.Minute, Log: cli.Log{Format: "text", Level: slog.LevelInfo}, ShutdownTimeout: 10 * time.Second,
 	}
 	if c.Service != want.Service || c.Addr != want.Addr || c.CookieName != want.CookieName ||
 		c.CookiePath != want.CookiePath || c.CookieSecure || c.Store != want.Store ||
-		c.SessionMax != want.SessionMax || c.SessionTTL != want.SessionTTL || c.LogFormat != want.LogFormat ||
-		c.LogLevel != want.LogLevel || c.ShutdownTimeout != want.ShutdownTimeout || c.Instance != "" ||
+		c.SessionMax != want.SessionMax || c.SessionTTL != want.SessionTTL || c.Log != want.Log || c.ShutdownTimeout != want.ShutdownTimeout || c.Instance != "" ||
 		len(c.Secret) != 0 || c.Healthcheck {
 		t.Errorf("got %+v\nwant %+v", c, want)
 	}
@@ -52,7 +52,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		}
 		if c.Addr != ":9000" || c.Instance != "replica-a" || c.CookieName != "sid" || c.CookiePath != "/" ||
 			!c.CookieSecure || c.Store != "cookie" || c.SessionMax != 5 || c.SessionTTL != time.Hour ||
-			string(c.Secret) != goodSecret || c.LogFormat != "json" || c.LogLevel != slog.LevelDebug ||
+			string(c.Secret) != goodSecret || c.Log.Format != "json" || c.Log.Level != slog.LevelDebug ||
 			c.ShutdownTimeout != 3*time.Second {
 			t.Errorf("got %+v", c)
 		}
@@ -67,7 +67,7 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		}
 		if c.Addr != "127.0.0.1:1" || c.Instance != "x" || c.CookieName != "n" || c.CookiePath != "/p" ||
 			c.CookieSecure || c.Store != "memory" || c.SessionMax != 7 || c.SessionTTL != 2*time.Minute ||
-			c.LogFormat != "text" || c.LogLevel != slog.LevelWarn || c.ShutdownTimeout != time.Second || !c.Healthcheck {
+			c.Log.Format != "text" || c.Log.Level != slog.LevelWarn || c.ShutdownTimeout != time.Second || !c.Healthcheck {
 			t.Errorf("got %+v", c)
 		}
 	})
@@ -116,9 +116,9 @@ func TestParseConfigBadValues(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := ParseConfig("service1", tt.args, envOf(tt.env), &bytes.Buffer{})
-			var cerr *ConfigError
-			if !errors.As(err, &cerr) {
-				t.Fatalf("got error %v, want a *ConfigError", err)
+			var uerr *cli.UsageError
+			if !errors.As(err, &uerr) {
+				t.Fatalf("got error %v, want a *cli.UsageError", err)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -152,10 +152,11 @@ func TestHelpListsEverySetting(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("got %v, want flag.ErrHelp", err)
 	}
-	for _, s := range settings("service1") {
-		for _, w := range []string{"-" + s.flag, s.env, s.def} {
+	c := Config{Service: "service1"}
+	for _, s := range c.command().Settings {
+		for _, w := range []string{s.Flag, s.Env, s.Default, s.DefaultText} {
 			if !strings.Contains(out.String(), w) {
-				t.Errorf("-h does not show %q (setting -%s)", w, s.flag)
+				t.Errorf("-h does not show %q (setting %s %s)", w, s.Flag, s.Env)
 			}
 		}
 	}

@@ -4,50 +4,39 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 var listeningRE = regexp.MustCompile(`msg=listening .*addr=(\S+)|"msg":"listening".*"addr":"([^"]+)"`)
 
-// startMain runs Main on 127.0.0.1:0 with env and returns the address it listens on,
+// runMain runs service1's main and returns its exit code, as the binary would exit.
+func runMain(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return cli.Exit(ctx, "service1", Program{Name: "service1", Version: "test"}.Main, args, getenv, stdout, stderr)
+}
+
+// startMain runs service1's main on 127.0.0.1:0 with env and returns the address it listens on,
 // its log and a function that stops it and returns its exit code.
-func startMain(t *testing.T, env map[string]string) (addr string, logs *syncBuffer, stop func() int) {
+func startMain(t *testing.T, env map[string]string) (addr string, logs *proc.Buffer, stop func() int) {
 	t.Helper()
 	if env == nil {
 		env = map[string]string{}
 	}
 	env["ADDR"] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
-	logs = &syncBuffer{}
+	logs = &proc.Buffer{}
 	code := make(chan int, 1)
-	go func() { code <- Main(ctx, "service1", "test", nil, envOf(env), &bytes.Buffer{}, logs) }()
+	go func() { code <- runMain(ctx, nil, envOf(env), &bytes.Buffer{}, logs) }()
 	stop = func() int { cancel(); return <-code }
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -68,18 +57,11 @@ func startMain(t *testing.T, env map[string]string) (addr string, logs *syncBuff
 	}
 }
 
-func visit(t *testing.T, c *http.Client, url string) pageview.Answer {
+func visit(t *testing.T, b *browser.Browser, url string) pageview.Answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.Do(req)
+	a, _, err := b.Page(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var a pageview.Answer
-	if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
-		t.Fatalf("decoding answer: %v", err)
 	}
 	return a
 }
@@ -94,8 +76,7 @@ func TestMainServesCountsAndStops(t *testing.T) {
 				env["SESSION_SECRET"] = goodSecret
 			}
 			addr, logs, stop := startMain(t, env)
-			jar, _ := cookiejar.New(nil)
-			client := &http.Client{Jar: jar}
+			client := browser.New(browser.Options{})
 			for want := 1; want <= 3; want++ {
 				a := visit(t, client, "http://"+addr+"/service1")
 				if a.Visits != want || a.Host != "replica-7" || a.Service != "service1" {
@@ -103,10 +84,10 @@ func TestMainServesCountsAndStops(t *testing.T) {
 				}
 			}
 			var out bytes.Buffer
-			if code := Main(context.Background(), "service1", "test", []string{"-healthcheck", "-addr", addr}, envOf(nil), &out, &out); code != ExitOK {
+			if code := runMain(context.Background(), []string{"-healthcheck", "-addr", addr}, envOf(nil), &out, &out); code != cli.ExitOK {
 				t.Errorf("-healthcheck against a running service: got exit %d, want 0 (%s)", code, &out)
 			}
-			if code := stop(); code != ExitOK {
+			if code := stop(); code != cli.ExitOK {
 				t.Errorf("after shutdown: got exit %d, want 0; log:\n%s", code, logs)
 			}
 			log := logs.String()
@@ -189,25 +170,25 @@ func TestMainExitCodes(t *testing.T) {
 		wantStdout string
 		wantStderr string
 	}{
-		{"-h lists the settings and exits 0", []string{"-h"}, nil, ExitOK, "SESSION_MAX", ""},
-		{"a bad flag value exits 2", []string{"-session-max", "-1"}, nil, ExitConfig, "", "-session-max"},
-		{"an unknown flag exits 2", []string{"-bogus"}, nil, ExitConfig, "", "-bogus"},
-		{"a bad environment value exits 2", nil, map[string]string{"SESSION_TTL": "forever"}, ExitConfig, "", "SESSION_TTL"},
-		{"the cookie store without a secret exits 2", nil, map[string]string{"SESSION_STORE": "cookie"}, ExitConfig, "",
+		{"-h lists the settings and exits 0", []string{"-h"}, nil, cli.ExitOK, "SESSION_MAX", ""},
+		{"a bad flag value exits 2", []string{"-session-max", "-1"}, nil, cli.ExitUsage, "", "-session-max"},
+		{"an unknown flag exits 2", []string{"-bogus"}, nil, cli.ExitUsage, "", "-bogus"},
+		{"a bad environment value exits 2", nil, map[string]string{"SESSION_TTL": "forever"}, cli.ExitUsage, "", "SESSION_TTL"},
+		{"the cookie store without a secret exits 2", nil, map[string]string{"SESSION_STORE": "cookie"}, cli.ExitUsage, "",
 			"SESSION_STORE=cookie needs SESSION_SECRET"},
-		{"a busy port exits 1 naming the address", []string{"-addr", busy.Addr().String()}, nil, ExitFail, "", busy.Addr().String()},
-		{"-healthcheck with nothing listening exits 1", []string{"-healthcheck", "-addr", freeAddr}, nil, ExitFail, "", "healthcheck"},
-		{"-healthcheck with a bad setting exits 1 too", []string{"-healthcheck", "-addr", "nope"}, nil, ExitFail, "", "-addr"},
+		{"a busy port exits 1 naming the address", []string{"-addr", busy.Addr().String()}, nil, cli.ExitFailure, "", busy.Addr().String()},
+		{"-healthcheck with nothing listening exits 1", []string{"-healthcheck", "-addr", freeAddr}, nil, cli.ExitFailure, "", "healthcheck"},
+		{"-healthcheck with a bad setting exits 1 too", []string{"-healthcheck", "-addr", "nope"}, nil, cli.ExitFailure, "", "-addr"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stdout, stderr syncBuffer
+			var stdout, stderr proc.Buffer
 			env := tt.env
 			if env == nil {
 				env = map[string]string{}
 			}
-			code := Main(context.Background(), "service1", "test", tt.args, envOf(env), &stdout, &stderr)
+			code := runMain(context.Background(), tt.args, envOf(env), &stdout, &stderr)
 			if code != tt.want {
 				t.Errorf("got exit %d, want %d; stderr: %s", code, tt.want, stderr.String())
 			}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
 )
 
 // badInput checks that what a careless or hostile client sends gets a clear answer and

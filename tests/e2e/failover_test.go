@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
 )
 
 // load is steady traffic from some visitors while a test changes the stack. Every

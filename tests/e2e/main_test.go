@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack/localstacktest"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // binDir holds service1, service2 and proxy; repoRoot is the folder with go.work.
@@ -22,11 +24,11 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	var err error
-	if repoRoot, err = localstack.RepoRoot(); err != nil {
+	if repoRoot, err = localstacktest.RepoRoot(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	dir, cleanup, err := localstack.TestBinaries()
+	dir, cleanup, err := localstacktest.Binaries()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -41,7 +43,7 @@ func runTests(m *testing.M) int {
 func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 	t.Helper()
 	cfg.BinDir = binDir
-	logs := &localstack.Buffer{}
+	logs := &proc.Buffer{}
 	cfg.Out = logs
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()

@@ -15,29 +15,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
-// freePort asks the kernel for a port that is free now.
+// freePort is a port of 127.0.0.1 that is free now.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proc.FreeAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return n
 }
 
 // makeRun starts `make run` as a user would, in its own process group, and returns the
 // command, its output and the folder where it writes stack.txt.
-func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *localstack.Buffer, string) {
+func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *proc.Buffer, string) {
 	t.Helper()
 	runDir := t.TempDir()
 	args := append([]string{"--no-print-directory", "run", "RUN_DIR=" + runDir, "QUIET=1"}, settings...)
 	cmd := exec.Command("make", args...)
 	cmd.Dir = repoRoot
-	out := &localstack.Buffer{}
+	out := &proc.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -51,7 +52,7 @@ func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *localstack.Buffer, s
 }
 
 // stackPids reads the pids `make run` listed in stack.txt, waiting until it is written.
-func stackPids(t *testing.T, runDir string, out *localstack.Buffer) []int {
+func stackPids(t *testing.T, runDir string, out *proc.Buffer) []int {
 	t.Helper()
 	path := filepath.Join(runDir, "stack.txt")
 	deadline := time.Now().Add(2 * time.Minute) // make run builds first
@@ -91,7 +92,7 @@ func alive(pid int) bool {
 }
 
 // waitGone polls until none of pids is alive.
-func waitGone(t *testing.T, pids []int, out *localstack.Buffer) {
+func waitGone(t *testing.T, pids []int, out *proc.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

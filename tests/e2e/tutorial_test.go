@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swarm-affinity/swarm-affinity/tests/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
 )
 
 // The tutorial's claims, checked through the proxy on the default stack: service1 sticky

@@ -1,6 +1,7 @@
 // Package admin serves the proxy's admin port:
 //
-//	GET /stats     HTML for people; JSON with "Accept: application/json" or ?format=json
+//	GET /stats     HTML for people; JSON with "Accept: application/json" or ?format=json;
+//	               lines of text for scripts with ?format=text
 //	GET /metrics   Prometheus text format (its own registry)
 //	GET /healthz   200 "ok" while the process runs
 //	GET /readyz    200 "ready" when every service has an available server,
@@ -10,7 +11,7 @@
 // for HTTP basic auth, compared in constant time; /healthz and /readyz stay
 // open for orchestrators and reveal nothing.
 //
-// The stats JSON, read by the lab and e2e tests (field names are stable):
+// The stats JSON (field names are stable):
 //
 //	{
 //	  "version": "dev",
@@ -36,12 +37,29 @@
 //	                                        // server died in the middle of the body)
 //	  }]
 //	}
+//
+// The stats text (?format=text, text/plain), for shell scripts such as stack/stack.sh:
+// one line per service, then one per server of it, in the JSON's order. Each line is
+// its kind and the service's name, then for a server its id and state, then key value
+// pairs. Names, ids, states and addresses hold no blank. Lines and keys are stable;
+// new keys may come at the end of a line, so read them by name (awk: for (i = 3; i < NF;
+// i += 2) if ($i == "available") ...):
+//
+//	service service1 available 2 servers 2 cookie connect.sid balance roundrobin
+//	server service1 xcspayso7h up address 10.0.1.5:8080 active 0 requests 42 failures 1
+//	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
+//	service service2 available 2 servers 2 cookie - balance roundrobin
+//	...
+//
+// cookie is "-" for a service that is not sticky; state is up, down or draining.
 package admin
 
 import (
+	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -68,7 +86,7 @@ type Options struct {
 	// Connections returns the client connections open now (nil: not shown).
 	Connections func() int64
 	Version     string
-	Log         *slog.Logger
+	Logger      *slog.Logger
 }
 
 // NewHandler returns the admin port's handler.
@@ -199,11 +217,11 @@ func (a *admin) Snapshot() Stats {
 			Name: s.Name, Cookie: s.Cookie, NoCache: s.NoCache, Balance: s.Pool.Balance().String(),
 			Available: s.Pool.Available(),
 			Servers:   []ServerStats{},
-			Sticky:    StickyStats{Hits: s.Stats.Hits.Load(), New: s.Stats.New.Load(), Rebalanced: s.Stats.Rebalanced.Load()},
+			Sticky:    StickyStats{Hits: s.Counters.Hits.Load(), New: s.Counters.New.Load(), Rebalanced: s.Counters.Rebalanced.Load()},
 			Responses: map[string]uint64{},
 		}
 		for i, c := range classes {
-			ss.Responses[c] = s.Stats.Responses[i].Load()
+			ss.Responses[c] = s.Counters.Responses[i].Load()
 		}
 		for _, b := range s.Pool.Backends() {
 			ss.Servers = append(ss.Servers, ServerStats{
@@ -219,6 +237,11 @@ func (a *admin) Snapshot() Stats {
 func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 	st := a.Snapshot()
 	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_ = st.WriteText(w)
+		return
+	}
 	if r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
@@ -227,9 +250,27 @@ func (a *admin) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := page.Execute(w, st); err != nil && a.o.Log != nil {
-		a.o.Log.Debug("writing /stats", "err", err)
+	if err := page.Execute(w, st); err != nil && a.o.Logger != nil {
+		a.o.Logger.Debug("writing /stats", "err", err)
 	}
+}
+
+// WriteText writes the stats text (see the package doc).
+func (st Stats) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	for _, s := range st.Services {
+		cookie := s.Cookie
+		if cookie == "" {
+			cookie = "-"
+		}
+		fmt.Fprintf(bw, "service %s available %d servers %d cookie %s balance %s\n",
+			s.Name, s.Available, len(s.Servers), cookie, s.Balance)
+		for _, sv := range s.Servers {
+			fmt.Fprintf(bw, "server %s %s %s address %s active %d requests %d failures %d\n",
+				s.Name, sv.ID, sv.State, sv.Address, sv.Active, sv.Requests, sv.Failures)
+		}
+	}
+	return bw.Flush()
 }
 
 func text(w http.ResponseWriter, status int, msg string) {

@@ -54,7 +54,7 @@ func setup(t *testing.T, auth string) (adminURL string, svc *forward.Service, sr
 	http.Get(front.URL + "/nowhere")
 	// The proxy counts a request once its answer is out: let it finish.
 	deadline := time.Now().Add(5 * time.Second)
-	for svc.Stats.Responses[2].Load() < 3 && time.Now().Before(deadline) {
+	for svc.Counters.Responses[2].Load() < 3 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 
@@ -118,6 +118,42 @@ func TestStatsJSONReflectsTraffic(t *testing.T) {
 	}
 }
 
+func TestStatsTextIsOneLinePerServiceAndServer(t *testing.T) {
+	t.Parallel()
+	url, svc, srv := setup(t, "")
+	code, hdr, body := get(t, url+"/stats?format=text")
+	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/stats?format=text: %d %s", code, hdr.Get("Content-Type"))
+	}
+	id := svc.Pool.Backends()[0].ID()
+	want := "service service1 available 1 servers 1 cookie connect.sid balance roundrobin\n" +
+		"server service1 " + id + " up address " + strings.TrimPrefix(srv.URL, "http://") + " active 0 requests 3 failures 0\n"
+	if body != want {
+		t.Errorf("got\n%s\nwant\n%s", body, want)
+	}
+}
+
+func TestStatsTextSaysDashForNoCookieAndShowsDownServers(t *testing.T) {
+	t.Parallel()
+	pool := backend.NewPool(backend.NewIDs([]byte("k")), backend.LeastConn)
+	pool.Update([]string{"127.0.0.1:1", "127.0.0.1:2"})
+	pool.Backends()[1].SetUp(false)
+	svc := &forward.Service{Name: "service2", VirtualHost: "*/service2", Pool: pool}
+	tb, err := forward.NewTable([]*forward.Service{svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad := httptest.NewServer(NewHandler(Options{Table: func() *forward.Table { return tb }}))
+	t.Cleanup(ad.Close)
+	_, _, body := get(t, ad.URL+"/stats?format=text")
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	if len(lines) != 3 || lines[0] != "service service2 available 1 servers 2 cookie - balance leastconn" ||
+		!strings.HasPrefix(lines[1], "server service2 "+pool.Backends()[0].ID()+" up address 127.0.0.1:1 ") ||
+		!strings.HasPrefix(lines[2], "server service2 "+pool.Backends()[1].ID()+" down address 127.0.0.1:2 ") {
+		t.Errorf("got\n%s", body)
+	}
+}
+
 func TestStatsHTML(t *testing.T) {
 	t.Parallel()
 	url, svc, _ := setup(t, "")
@@ -152,7 +188,7 @@ func TestMetricsReflectTraffic(t *testing.T) {
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	url, _, _ := setup(t, "stats:s3cret")
-	for _, path := range []string{"/stats", "/metrics"} {
+	for _, path := range []string{"/stats", "/stats?format=text", "/metrics"} {
 		code, hdr, _ := get(t, url+path)
 		if code != 401 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
 			t.Errorf("%s without auth: %d", path, code)

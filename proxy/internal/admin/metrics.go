@@ -66,14 +66,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descAvailable, prometheus.GaugeValue, float64(s.Pool.Available()), s.Name)
 		if s.Cookie != "" {
-			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Stats.Hits.Load()), s.Name, "hit")
-			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Stats.New.Load()), s.Name, "new")
-			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Stats.Rebalanced.Load()), s.Name, "rebalanced")
+			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Hits.Load()), s.Name, "hit")
+			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.New.Load()), s.Name, "new")
+			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Rebalanced.Load()), s.Name, "rebalanced")
 		}
 		for i, class := range classes {
-			ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(s.Stats.Responses[i].Load()), s.Name, class)
+			ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(s.Counters.Responses[i].Load()), s.Name, class)
 		}
-		buckets, count, sum := s.Stats.Duration.Snapshot()
+		buckets, count, sum := s.Counters.Duration.Snapshot()
 		ch <- prometheus.MustNewConstHistogram(descDuration, count, sum, buckets, s.Name)
 	}
 }

@@ -9,16 +9,12 @@
 package backend
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 )
-
-// ErrNoneAvailable is returned when a service has no server to send to.
-var ErrNoneAvailable = errors.New("no server available")
 
 // State is what a server is doing now.
 type State int32
@@ -82,7 +78,8 @@ func (b *Backend) Available() bool { return !b.down.Load() && !b.draining.Load()
 // SetUp marks b up or down and reports whether that changed its health.
 func (b *Backend) SetUp(up bool) (changed bool) { return b.down.Swap(!up) == up }
 
-// Acquire counts a request starting on b; Release must follow when it ends.
+// Acquire counts a request starting on b; Release, ReleaseFailed or ReleaseUnsent
+// must follow when it ends.
 func (b *Backend) Acquire() {
 	b.active.Add(1)
 	b.requests.Add(1)
@@ -91,17 +88,17 @@ func (b *Backend) Acquire() {
 // Release ends a request counted by Acquire.
 func (b *Backend) Release() { b.active.Add(-1) }
 
-// Unacquire undoes Acquire for an attempt that never reached the server
-// (the connection failed): it counts as a failure, not as a request.
-func (b *Backend) Unacquire() {
+// ReleaseFailed ends, instead of Release, an attempt that never reached the server
+// (the connection failed): it undoes Acquire and counts a failure, not a request.
+func (b *Backend) ReleaseFailed() {
 	b.active.Add(-1)
 	b.requests.Add(^uint64(0))
 	b.failures.Add(1)
 }
 
-// Cancel undoes Acquire for an attempt that was never sent, without
-// counting a failure.
-func (b *Backend) Cancel() {
+// ReleaseUnsent ends, instead of Release, an attempt that was never sent: it undoes
+// Acquire without counting a failure.
+func (b *Backend) ReleaseUnsent() {
 	b.active.Add(-1)
 	b.requests.Add(^uint64(0))
 }

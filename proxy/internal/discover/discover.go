@@ -93,7 +93,7 @@ type Watcher struct {
 	Resolver Resolver      // nil: net.DefaultResolver
 	Interval time.Duration // between rounds in Run; 0: 5s
 	Timeout  time.Duration // per lookup; 0: 2s
-	Log      *slog.Logger  // nil: discard
+	Logger   *slog.Logger  // nil: discard
 	Service  string        // for the log
 
 	last map[string][]string // last good answer per name
@@ -170,8 +170,8 @@ func (w *Watcher) Run(ctx context.Context, update func(addrs []string)) {
 }
 
 func (w *Watcher) log() *slog.Logger {
-	if w.Log == nil {
+	if w.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return w.Log
+	return w.Logger
 }

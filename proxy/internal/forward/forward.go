@@ -30,7 +30,7 @@ type Options struct {
 	Transport http.RoundTripper
 	// Log gets server state changes and, with AccessLog, one line per
 	// request. nil: discard.
-	Log       *slog.Logger
+	Logger    *slog.Logger
 	AccessLog bool
 }
 
@@ -40,20 +40,20 @@ type Handler struct {
 	table     atomic.Pointer[Table]
 	proxy     *httputil.ReverseProxy
 	transport http.RoundTripper
-	log       *slog.Logger
+	logger    *slog.Logger
 	accessLog atomic.Bool
 }
 
 // NewHandler makes a Handler with an empty table: every request gets 404 until
 // SetTable.
 func NewHandler(o Options) *Handler {
-	h := &Handler{transport: o.Transport, log: o.Log}
+	h := &Handler{transport: o.Transport, logger: o.Logger}
 	h.accessLog.Store(o.AccessLog)
 	if h.transport == nil {
 		h.transport = NewTransport(TransportOptions{})
 	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
 	}
 	h.table.Store(&Table{})
 	h.proxy = &httputil.ReverseProxy{
@@ -68,7 +68,7 @@ func NewHandler(o Options) *Handler {
 		// that cost the proxy half its throughput on small pages.
 		FlushInterval: 0,
 		BufferPool:    bufferPool{},
-		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+		ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelDebug),
 	}
 	return h
 }
@@ -118,7 +118,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		plain(w, http.StatusNotFound, "no route for "+p)
 		if h.accessLog.Load() {
-			h.log.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "route", "", "dur_ms", ms(time.Since(start)))
+			h.logger.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "service", "", "dur_ms", ms(time.Since(start)))
 		}
 		return
 	}
@@ -141,18 +141,18 @@ func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 	if !c.complete || status == statusClientGone {
 		status = 0 // counted with the requests that got no whole answer
 	}
-	c.svc.Stats.record(c.sticky, status, d)
+	c.svc.Counters.record(c.sticky, status, d)
 	if h.accessLog.Load() {
 		id := ""
 		if c.srv != nil {
 			id = c.srv.ID()
 		}
 		attrs := []any{"method", r.Method, "path", r.URL.EscapedPath(), "status", c.status,
-			"route", c.svc.Name, "server", id, "sticky", c.sticky.String(), "dur_ms", ms(d)}
+			"service", c.svc.Name, "server", id, "sticky", c.sticky.String(), "dur_ms", ms(d)}
 		if !c.complete {
 			attrs = append(attrs, "aborted", true)
 		}
-		h.log.Info("request", attrs...)
+		h.logger.Info("request", attrs...)
 	}
 }
 
@@ -275,7 +275,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		c.status = http.StatusBadGateway
 		plain(w, c.status, "bad gateway: "+c.svc.Name+" gave no valid answer")
 	}
-	h.log.Warn("request failed", "route", c.svc.Name, "status", c.status, "err", err)
+	h.logger.Warn("request failed", "service", c.svc.Name, "status", c.status, "err", err)
 }
 
 // plain writes a one-line text answer that no browser will sniff as HTML.

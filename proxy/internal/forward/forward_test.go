@@ -93,10 +93,10 @@ func TestClientSticksAndCounts(t *testing.T) {
 			t.Fatalf("server got Cookie %q, want exactly the value it set %q", r.answer.Cookie, "connect.sid="+sessionValue)
 		}
 	}
-	if got := svc.Stats.Hits.Load(); got != 5 {
+	if got := svc.Counters.Hits.Load(); got != 5 {
 		t.Errorf("sticky hits %d, want 5", got)
 	}
-	if got := svc.Stats.New.Load(); got != 1 {
+	if got := svc.Counters.New.Load(); got != 1 {
 		t.Errorf("sticky new %d, want 1", got)
 	}
 }
@@ -166,10 +166,10 @@ func TestKilledServerClientsMoveWithoutErrors(t *testing.T) {
 	if moved != 3 {
 		t.Fatalf("%d clients were on a, want 3", moved)
 	}
-	if got := svc.Stats.Rebalanced.Load(); got != 3 {
+	if got := svc.Counters.Rebalanced.Load(); got != 3 {
 		t.Errorf("rebalanced %d, want 3", got)
 	}
-	if got := svc.Stats.Responses[5].Load(); got != 0 {
+	if got := svc.Counters.Responses[5].Load(); got != 0 {
 		t.Errorf("%d 5xx answers, want none", got)
 	}
 	var deadA *backend.Backend
@@ -455,7 +455,7 @@ func TestAccessLog(t *testing.T) {
 	buf := &lockedWriter{w: new(bytes.Buffer)}
 	log := slog.New(slog.NewTextHandler(buf, nil))
 	a := startServer(t, "a")
-	front, _ := startProxy(t, Options{Log: log, AccessLog: true}, service("service1", "connect.sid", a))
+	front, _ := startProxy(t, Options{Logger: log, AccessLog: true}, service("service1", "connect.sid", a))
 	newClient(t, front.URL).get("/service1")
 	// The line is written once the answer is out: wait for it.
 	deadline := time.Now().Add(5 * time.Second)
@@ -463,7 +463,7 @@ func TestAccessLog(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	out := buf.String()
-	for _, want := range []string{"route=service1", "server=" + testIDs.ID(a.addr), "status=200", "sticky=new", "dur_ms="} {
+	for _, want := range []string{"service=service1", "server=" + testIDs.ID(a.addr), "status=200", "sticky=new", "dur_ms="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("access log %q lacks %q", out, want)
 		}
@@ -573,10 +573,10 @@ func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
 	for e := range errs {
 		t.Errorf("a client got %s while a replica stopped", e)
 	}
-	if svc.Stats.Rebalanced.Load() == 0 {
+	if svc.Counters.Rebalanced.Load() == 0 {
 		t.Error("no client was rebalanced: did the load reach the stopped replica?")
 	}
-	t.Logf("requests: hits %d new %d rebalanced %d; a answered %d, b %d", svc.Stats.Hits.Load(), svc.Stats.New.Load(), svc.Stats.Rebalanced.Load(), svc.Pool.Backends()[0].Requests(), svc.Pool.Backends()[1].Requests())
+	t.Logf("requests: hits %d new %d rebalanced %d; a answered %d, b %d", svc.Counters.Hits.Load(), svc.Counters.New.Load(), svc.Counters.Rebalanced.Load(), svc.Pool.Backends()[0].Requests(), svc.Pool.Backends()[1].Requests())
 }
 
 func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
@@ -606,13 +606,13 @@ func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
 	}
 	b := pool.Backends()[0]
 	deadline := time.Now().Add(5 * time.Second)
-	for (b.Active() != 0 || svc.Stats.Responses[0].Load() != 3) && time.Now().Before(deadline) {
+	for (b.Active() != 0 || svc.Counters.Responses[0].Load() != 3) && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	if b.Active() != 0 {
 		t.Errorf("%d requests still counted in flight after the server died mid-body", b.Active())
 	}
-	if got := svc.Stats.Responses[0].Load(); got != 3 {
+	if got := svc.Counters.Responses[0].Load(); got != 3 {
 		t.Errorf("%d cut-off answers counted, want 3", got)
 	}
 }

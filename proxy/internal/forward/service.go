@@ -15,7 +15,7 @@ import (
 
 // Service is one routed service. Its fields are set before it goes into a
 // Table and never change after: a reload builds new Services that share the
-// Pool and the Stats of the old ones.
+// Pool and the Counters of the old ones.
 type Service struct {
 	Name        string
 	VirtualHost string // dockercloud VIRTUAL_HOST, e.g. "*/service1, */service1/*"
@@ -28,9 +28,9 @@ type Service struct {
 	NoCache bool
 	// Retries is how many other servers a request that could not connect
 	// is tried on (HAProxy `retries` with `option redispatch`).
-	Retries int
-	Pool    *backend.Pool
-	Stats   *Stats // nil: NewTable makes one
+	Retries  int
+	Pool     *backend.Pool
+	Counters *Counters // nil: NewTable makes one
 }
 
 // Sticky is what the sticky cookie did for a request.
@@ -38,27 +38,27 @@ type Sticky uint8
 
 // The sticky outcomes, as in the access log and /stats.
 const (
-	NotSticky  Sticky = iota // the service has no cookie
-	Hit                      // the cookie's server answered
-	New                      // no id in the request: balanced, the response may set one
-	Rebalanced               // an id that names no live server, or whose server refused: balanced
+	StickyNone       Sticky = iota // the service has no cookie
+	StickyHit                      // the cookie's server answered
+	StickyNew                      // no id in the request: balanced, the response may set one
+	StickyRebalanced               // an id that names no live server, or whose server refused: balanced
 )
 
 func (s Sticky) String() string {
 	switch s {
-	case Hit:
+	case StickyHit:
 		return "hit"
-	case New:
+	case StickyNew:
 		return "new"
-	case Rebalanced:
+	case StickyRebalanced:
 		return "rebalanced"
 	}
 	return ""
 }
 
-// Stats counts what a service did. Everything is atomic; the admin port
+// Counters count what a service did. Everything is atomic; the admin port
 // reads it while requests write it.
-type Stats struct {
+type Counters struct {
 	Hits, New, Rebalanced atomic.Uint64
 	// Responses counts answers by status class: [2] is 2xx...; [0] counts
 	// requests that got no whole answer (the client went away, or the server
@@ -67,13 +67,13 @@ type Stats struct {
 	Duration  Histogram
 }
 
-func (s *Stats) record(sticky Sticky, status int, d time.Duration) {
+func (s *Counters) record(sticky Sticky, status int, d time.Duration) {
 	switch sticky {
-	case Hit:
+	case StickyHit:
 		s.Hits.Add(1)
-	case New:
+	case StickyNew:
 		s.New.Add(1)
-	case Rebalanced:
+	case StickyRebalanced:
 		s.Rebalanced.Add(1)
 	}
 	class := status / 100
@@ -130,8 +130,8 @@ func NewTable(services []*Service) (*Table, error) {
 		if s.Pool == nil {
 			return nil, fmt.Errorf("service %s has no pool", s.Name)
 		}
-		if s.Stats == nil {
-			s.Stats = new(Stats)
+		if s.Counters == nil {
+			s.Counters = new(Counters)
 		}
 		if err := t.routes.Add(s.VirtualHost, s); err != nil {
 			return nil, fmt.Errorf("service %s: virtual_host: %w", s.Name, err)

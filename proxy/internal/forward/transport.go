@@ -81,22 +81,7 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("forward: request without a call")
 	}
 	svc := c.svc
-	var body *retryBody
-	if req.Body != nil && req.Body != http.NoBody {
-		// The transport closes the body when an attempt fails; keep it
-		// open for the next one. The server closes the real one when the
-		// handler returns.
-		body = &retryBody{rc: req.Body}
-		req.Body = body
-		// Lets the transport resend on a fresh connection when a reused
-		// one fails before anything was written.
-		req.GetBody = func() (io.ReadCloser, error) {
-			if body.read.Load() {
-				return nil, errBodyRead
-			}
-			return body, nil
-		}
-	}
+	body := keepBody(req)
 	var triedBuf [4]*backend.Backend
 	tried := triedBuf[:0]
 	var lastErr error
@@ -116,47 +101,21 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil {
 			c.srv = b
 			c.sticky = outcome(c, b)
-			if c.sticky == Rebalanced {
+			if c.sticky == StickyRebalanced {
 				// A stale or tampered id is not the client's problem: it is
 				// balanced and gets the new server's id with its new session.
-				t.h.log.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", b.ID())
+				t.h.logger.Debug("sticky id names no available server; rebalanced", "service", svc.Name, "server", b.ID())
 			}
 			return resp, nil
 		}
-		unread := body == nil || !body.read.Load()
-		if unread && req.Context().Err() == nil && err.Error() == errServerClosedIdle {
-			// The server closed a kept-alive connection just as we sent on
-			// it: it never saw the request (the transport resends such
-			// requests by itself only when they are idempotent). The
-			// server is not down: try it again on a new connection.
-			b.Cancel()
+		switch t.afterFailure(req, body, b, err) {
+		case retrySame:
 			next = b
-			lastErr = err
-			continue
-		}
-		if body == nil && replayable(req.Method) && req.Context().Err() == nil && emptyResponse(err) {
-			// The server took the request and dropped the connection without
-			// a word: it crashed or was killed under it. A GET or HEAD without
-			// a body is safe to send again, to another server (HAProxy
-			// `retry-on empty-response` with `option redispatch`); whatever
-			// the dead server did with it died with it. The dial of the next
-			// request to it marks it down if it stays gone.
-			b.Unacquire()
+		case retryOther:
 			tried = append(tried, b)
-			lastErr = err
-			continue
-		}
-		var de *DialError
-		if !errors.As(err, &de) || !unread || req.Context().Err() != nil {
-			// The request may have reached the server: not ours to repeat.
-			b.Release()
+		case giveUp:
 			return nil, err
 		}
-		b.Unacquire()
-		if b.SetUp(false) {
-			t.h.log.Warn("server down: connection failed", "service", svc.Name, "server", b.ID(), "addr", b.Addr(), "err", de.Err)
-		}
-		tried = append(tried, b)
 		lastErr = err
 	}
 	if c.svc.Cookie != "" {
@@ -166,6 +125,70 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, lastErr
 	}
 	return nil, errNoServer
+}
+
+// keepBody wraps the request's body, if any, so that it survives a failed attempt and
+// tells whether any of it was sent.
+func keepBody(req *http.Request) *retryBody {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil
+	}
+	// The transport closes the body when an attempt fails; keep it open for the next
+	// one. The server closes the real one when the handler returns.
+	body := &retryBody{rc: req.Body}
+	req.Body = body
+	// Lets the transport resend on a fresh connection when a reused one fails before
+	// anything was written.
+	req.GetBody = func() (io.ReadCloser, error) {
+		if body.read.Load() {
+			return nil, errBodyRead
+		}
+		return body, nil
+	}
+	return body
+}
+
+// retry is what to do after a failed attempt.
+type retry int
+
+const (
+	giveUp     retry = iota // the request may have reached the server: not ours to repeat
+	retrySame               // the server never saw it and is not down: again, on a new connection
+	retryOther              // the server is down or dropped it unanswered: another server
+)
+
+// afterFailure ends the attempt on b that failed with err (b's slot is given back,
+// counted as a failure when the server is at fault) and says whether and where the
+// request may go again.
+func (t retrier) afterFailure(req *http.Request, body *retryBody, b *backend.Backend, err error) retry {
+	unread := body == nil || !body.read.Load()
+	clientGone := req.Context().Err() != nil
+	if unread && !clientGone && err.Error() == errServerClosedIdle {
+		// The server closed a kept-alive connection just as we sent on it: it never
+		// saw the request (the transport resends such requests by itself only when
+		// they are idempotent). The server is not down: try it again.
+		b.ReleaseUnsent()
+		return retrySame
+	}
+	if body == nil && replayable(req.Method) && !clientGone && emptyResponse(err) {
+		// The server took the request and dropped the connection without a word: it
+		// crashed or was killed under it. A GET or HEAD without a body is safe to send
+		// again, to another server (HAProxy `retry-on empty-response` with `option
+		// redispatch`); whatever the dead server did with it died with it. The dial of
+		// the next request to it marks it down if it stays gone.
+		b.ReleaseFailed()
+		return retryOther
+	}
+	var de *DialError
+	if !errors.As(err, &de) || !unread || clientGone {
+		b.Release()
+		return giveUp
+	}
+	b.ReleaseFailed()
+	if b.SetUp(false) {
+		t.h.logger.Warn("server down: connection failed", "service", callFrom(req.Context()).svc.Name, "server", b.ID(), "addr", b.Addr(), "err", de.Err)
+	}
+	return retryOther
 }
 
 // errServerClosedIdle is the text of net/http's unexported error for a
@@ -188,13 +211,13 @@ func emptyResponse(err error) bool {
 func outcome(c *call, b *backend.Backend) Sticky {
 	switch {
 	case c.svc.Cookie == "":
-		return NotSticky
+		return StickyNone
 	case c.pinned != nil && c.pinned == b:
-		return Hit
+		return StickyHit
 	case len(c.ids) > 0:
-		return Rebalanced
+		return StickyRebalanced
 	}
-	return New
+	return StickyNew
 }
 
 // retryBody keeps a request body open across attempts and tells whether any

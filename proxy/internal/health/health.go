@@ -53,7 +53,7 @@ type Checker struct {
 	Config
 	Pool    *backend.Pool
 	Service string       // for the log
-	Log     *slog.Logger // nil: discard
+	Logger  *slog.Logger // nil: discard
 
 	client  *http.Client
 	records map[*backend.Backend]*record
@@ -193,8 +193,8 @@ func newClient() *http.Client {
 }
 
 func (c *Checker) log() *slog.Logger {
-	if c.Log == nil {
+	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return c.Log
+	return c.Logger
 }

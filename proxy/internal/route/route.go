@@ -173,16 +173,6 @@ func hostRank(h string) int {
 	return 0
 }
 
-// Rules lists the registered rules, most specific first: the order Match
-// tries them in.
-func (t *Table[T]) Rules() []Rule {
-	out := make([]Rule, len(t.entries))
-	for i, e := range t.entries {
-		out[i] = e.Rule
-	}
-	return out
-}
-
 // Each calls fn for every rule and its value, most specific first.
 func (t *Table[T]) Each(fn func(Rule, T)) {
 	for _, e := range t.entries {

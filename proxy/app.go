@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/admin"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
+)
+
+// app is a running proxy: its listeners, the request handler, and per service a
+// goroutine of discovery and one of health checks. Its life: newApp, listen, serve
+// (which reloads on demand and drains at the end), stop.
+type app struct {
+	set       settings
+	logger    *slog.Logger
+	ids       backend.IDs
+	resolver  discover.Resolver // nil: the system's
+	handler   *forward.Handler
+	transport *http.Transport
+
+	mu      sync.Mutex // serialises apply
+	cfg     *config.Config
+	runners map[string]*runner
+	runCtx  context.Context
+	stopAll context.CancelFunc
+
+	listeners []*listener // the client listener first, then the admin port if on
+	conns     atomic.Int64
+	draining  atomic.Bool
+}
+
+// listener is one port of the proxy and the server of its connections.
+type listener struct {
+	name  string // the configuration key, "listen" or "admin", for logs and errors
+	ln    net.Listener
+	srv   engine
+	drain time.Duration // how long the drain at shutdown may wait for requests in flight
+}
+
+// engine serves the connections of a listener until Shutdown (drain) or Close.
+// *http.Server is one: the admin port's, and net/http's engine for the client listener.
+type engine interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
+// runner owns the discovery and health goroutines of one service's pool.
+type runner struct {
+	pool     *backend.Pool
+	counters *forward.Counters
+	key      string // what the goroutines were started with
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+}
+
+func newApp(set settings, cfg *config.Config, logger *slog.Logger, resolver discover.Resolver) *app {
+	a := &app{set: set, logger: logger, ids: backend.NewIDs(set.idKey), resolver: resolver, runners: map[string]*runner{}}
+	a.runCtx, a.stopAll = context.WithCancel(context.Background())
+	a.transport = forward.NewTransport(forward.TransportOptions{
+		ConnectTimeout:        cfg.Timeout.Connect,
+		ResponseHeaderTimeout: cfg.Timeout.Server,
+	})
+	a.handler = forward.NewHandler(forward.Options{Transport: a.transport, Logger: logger, AccessLog: cfg.AccessLog})
+	a.apply(cfg)
+	return a
+}
+
+// apply makes cfg the running configuration: services, routes, servers and checks.
+// Pools (and their counters) live on across reloads by service name.
+func (a *app) apply(cfg *config.Config) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if old := a.cfg; old != nil {
+		if keys := cfg.NeedsRestart(old); len(keys) > 0 {
+			a.logger.Warn("reload: listen, admin, maxconn, max_header_bytes and timeout changes take effect at the next restart",
+				"changed", strings.Join(keys, ","))
+		}
+	}
+	var services []*forward.Service
+	keep := map[string]bool{}
+	for _, sc := range cfg.Services {
+		keep[sc.Name] = true
+		r := a.runners[sc.Name]
+		if r == nil {
+			r = &runner{pool: backend.NewPool(a.ids, sc.Balance), counters: new(forward.Counters)}
+			a.runners[sc.Name] = r
+		}
+		r.pool.SetBalance(sc.Balance)
+		hc := cfg.Check
+		hc.Path = sc.HealthCheck
+		key := fmt.Sprintf("%v|%+v|%v", sc.Servers, hc, cfg.ResolveInterval)
+		if key != r.key {
+			a.start(sc.Name, r, sc.Servers, hc, cfg.ResolveInterval)
+			r.key = key
+		}
+		services = append(services, &forward.Service{
+			Name: sc.Name, VirtualHost: sc.VirtualHost, Cookie: sc.Cookie, NoCache: sc.NoCache,
+			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters,
+		})
+	}
+	for name, r := range a.runners {
+		if !keep[name] {
+			r.cancel()
+			delete(a.runners, name)
+			a.logger.Info("service removed", "service", name)
+		}
+	}
+	t, err := forward.NewTable(services)
+	if err != nil {
+		// The config was checked when it was read; this is a bug.
+		a.logger.Error("building the routing table", "err", err)
+		return
+	}
+	a.handler.SetTable(t)
+	a.handler.SetAccessLog(cfg.AccessLog)
+	a.cfg = cfg
+}
+
+// start (re)starts the discovery and health goroutines of a service. The first
+// resolution happens before it returns, so the first request has servers.
+func (a *app) start(name string, r *runner, targets []discover.Target, hc health.Config, every time.Duration) {
+	if r.cancel != nil {
+		r.cancel()
+		r.done.Wait()
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	r.cancel = cancel
+	w := &discover.Watcher{Targets: targets, Resolver: a.resolver, Interval: every, Logger: a.logger, Service: name}
+	update := func(addrs []string) {
+		joined, leaving := r.pool.Update(addrs)
+		for _, b := range joined {
+			a.logger.Info("server joined", "service", name, "server", b.ID(), "addr", b.Addr())
+		}
+		for _, b := range leaving {
+			a.logger.Info("server leaving", "service", name, "server", b.ID(), "addr", b.Addr(), "active", b.Active())
+		}
+		if len(addrs) == 0 && len(joined)+len(leaving) > 0 {
+			a.logger.Warn("service has no server", "service", name)
+		}
+	}
+	update(w.Resolve(ctx))
+	checker := &health.Checker{Config: hc, Pool: r.pool, Service: name, Logger: a.logger}
+	r.done.Go(func() { w.Run(ctx, update) })
+	r.done.Go(func() { checker.Run(ctx) })
+}
+
+// reload re-reads the configuration file; a bad file changes nothing.
+func (a *app) reload() error {
+	cfg, err := a.set.loadConfig()
+	if err != nil {
+		a.logger.Error("reload failed; keeping the running configuration", "err", err)
+		return err
+	}
+	a.apply(cfg)
+	a.logger.Info("configuration reloaded", "file", cfg.File, "services", len(cfg.Services))
+	return nil
+}
+
+// listen opens the client listener and the admin port, so that an address in use is
+// reported at once and tests can listen on port 0.
+func (a *app) listen() error {
+	cfg := a.cfg
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	errorLog := slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug)
+	a.listeners = []*listener{{name: "listen", ln: newLimitListener(ln, cfg.MaxConn, &a.conns),
+		srv: a.newEngine(cfg, errorLog), drain: a.set.shutdownTimeout}}
+	if cfg.Admin == "" {
+		return nil
+	}
+	aln, err := net.Listen("tcp", cfg.Admin)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen %s (admin): %w", cfg.Admin, err)
+	}
+	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: &http.Server{
+		Handler: admin.NewHandler(admin.Options{
+			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Logger: a.logger,
+			Connections: a.conns.Load,
+			Ready: func() error {
+				if a.draining.Load() {
+					return errors.New("shutting down")
+				}
+				return nil
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          errorLog,
+	}})
+	return nil
+}
+
+// newEngine is the server of the client listener: net/http's, with the file's timeouts
+// and header limit.
+func (a *app) newEngine(cfg *config.Config, errorLog *log.Logger) engine {
+	return &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,
+		IdleTimeout:       cfg.Timeout.Client,
+		WriteTimeout:      cfg.Timeout.Write,
+		// Go answers 431 to headers larger than this (plus 4 KiB slack).
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ErrorLog:       errorLog,
+	}
+}
+
+// addr is the address the listener called name listens on ("" if none).
+func (a *app) addr(name string) string {
+	for _, l := range a.listeners {
+		if l.name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
+
+// serve runs until ctx is done, re-reading the configuration at every value of
+// reload, then drains: the listeners close, requests in flight get up to the shutdown
+// timeout, and serve returns nil. A listener that fails ends it with the error.
+func (a *app) serve(ctx context.Context, reload <-chan os.Signal) error {
+	defer a.stop()
+	errc := make(chan error, len(a.listeners))
+	for _, l := range a.listeners {
+		go func() { errc <- l.srv.Serve(l.ln) }()
+	}
+	a.mu.Lock()
+	attrs := []any{"listen", a.addr("listen"), "services", len(a.cfg.Services), "version", version}
+	a.mu.Unlock()
+	for _, l := range a.listeners[1:] {
+		attrs = append(attrs, l.name, l.ln.Addr().String())
+	}
+	a.logger.Info("proxy started", attrs...)
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case <-reload:
+			_ = a.reload()
+		case err := <-errc:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serving: %w", err)
+			}
+		}
+	}
+}
+
+// shutdown drains every listener, the client one first: /readyz fails from the start.
+func (a *app) shutdown() error {
+	a.draining.Store(true)
+	a.logger.Info("shutting down: draining requests in flight", "timeout", a.set.shutdownTimeout)
+	for _, l := range a.listeners {
+		ctx, cancel := context.WithTimeout(context.Background(), l.drain)
+		if err := l.srv.Shutdown(ctx); err != nil {
+			if l.name == "listen" {
+				a.logger.Warn("shutdown timeout: closing the connections still open", "err", err)
+			}
+			l.srv.Close()
+		}
+		cancel()
+	}
+	a.logger.Info("proxy stopped")
+	return nil
+}
+
+// stop ends the per-service goroutines and closes idle server connections.
+func (a *app) stop() {
+	a.stopAll()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.runners {
+		r.done.Wait()
+	}
+	a.transport.CloseIdleConnections()
+}

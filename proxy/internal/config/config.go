@@ -1,0 +1,516 @@
+// Package config is the proxy's configuration file: its types, defaults, and the parser
+// that reports every problem at once, each as "file:line: what is wrong; what to write".
+// The vocabulary is dockercloud/haproxy's (virtual_host, cookie, balance, health_check);
+// proxy/README.md lists every key.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+)
+
+// Config is the proxy's configuration file, with dockercloud/haproxy's
+// vocabulary (see proxy/README.md and proxy/example.yaml). Parse fills what the file
+// leaves out with Default's values.
+type Config struct {
+	File            string        // the file it was read from, for messages
+	Listen          string        // listen: ":80"
+	Admin           string        // admin: "" (off) or ":1936"
+	MaxConn         int           // maxconn: 4096 client connections at once
+	MaxHeaderBytes  int           // max_header_bytes: 32768; more gets 431
+	Retries         int           // retries: 3 other servers after a failed connection
+	ResolveInterval time.Duration // resolve_interval: 5s
+	AccessLog       bool          // access_log: true
+	Timeout         Timeouts
+	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
+	Services        []Service
+}
+
+// Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings.
+type Timeouts struct {
+	Connect     time.Duration // connect: 5s, to reach a server (then the next one is tried)
+	Server      time.Duration // server: 50s, from the request sent to the server's response headers
+	Client      time.Duration // client: 50s, idle keep-alive client connections
+	HTTPRequest time.Duration // http_request: 10s, to receive a request's headers
+	Write       time.Duration // write: 0 (none), to write a whole response; 0 suits streams and websockets
+}
+
+// Service is one entry of services:.
+type Service struct {
+	Name        string
+	Line        int               // where the entry starts in the file
+	VirtualHost string            // virtual_host: "*/NAME, */NAME/*"
+	Servers     []discover.Target // servers: "tasks.NAME:8080" or a list
+	Cookie      string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
+	NoCache     bool              //   ... nocache
+	Balance     backend.Balance   // balance: roundrobin
+	HealthCheck string            // health_check: "" (TCP connect) or "/healthz"
+	serversRaw  string            // as written, for the summary
+	cookieRaw   string            // as written
+	rules       []route.Rule      // parsed virtual_host
+}
+
+// Default is the configuration of an empty file (but for services, which it must have):
+// dockercloud/haproxy's defaults.
+func Default() Config {
+	return Config{
+		Listen:          ":80",
+		MaxConn:         4096,
+		MaxHeaderBytes:  32 << 10,
+		Retries:         3,
+		ResolveInterval: 5 * time.Second,
+		AccessLog:       true,
+		Timeout: Timeouts{
+			Connect:     5 * time.Second,
+			Server:      50 * time.Second,
+			Client:      50 * time.Second,
+			HTTPRequest: 10 * time.Second,
+		},
+		Check: health.Config{}.WithDefaults(),
+	}
+}
+
+// Load reads and checks the file. Every problem is reported, each as
+// "file:line: what is wrong; what to write".
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("reading the config: %w; give its path with -config or PROXY_CONFIG", err)
+	}
+	return Parse(file, data)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+// Parse reads a configuration from data; file names it in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := err.Error()
+		line := "1"
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			if m[1] != "" {
+				line = m[1]
+			}
+			msg = msg[len(m[0]):]
+		}
+		return nil, fmt.Errorf("%s:%s: %s (YAML syntax)", file, line, msg)
+	}
+	p := &parser{file: file}
+	cfg := Default()
+	cfg.File = file
+	if len(doc.Content) == 0 {
+		return nil, fmt.Errorf("%s:1: the file is empty; start from example.yaml", file)
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s:%d: expected keys such as listen: and services:, got a %s", file, root.Line, kindName(root))
+	}
+	var services *yaml.Node
+	p.mapping(root, "", topKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "listen":
+			cfg.Listen = p.addr(v, key, false)
+		case "admin":
+			cfg.Admin = p.addr(v, key, true)
+		case "maxconn":
+			cfg.MaxConn = p.int(v, key, 1, 1<<20)
+		case "max_header_bytes":
+			cfg.MaxHeaderBytes = p.int(v, key, 1024, 1<<24)
+		case "retries":
+			cfg.Retries = p.int(v, key, 0, 10)
+		case "resolve_interval":
+			cfg.ResolveInterval = p.duration(v, key, true)
+		case "access_log":
+			cfg.AccessLog = p.bool(v, key)
+		case "timeout":
+			p.mapping(v, "timeout.", timeoutKeys, func(key string, _, v *yaml.Node) {
+				d := p.duration(v, "timeout."+key, key != "write")
+				switch key {
+				case "connect":
+					cfg.Timeout.Connect = d
+				case "server":
+					cfg.Timeout.Server = d
+				case "client":
+					cfg.Timeout.Client = d
+				case "http_request":
+					cfg.Timeout.HTTPRequest = d
+				case "write":
+					cfg.Timeout.Write = d
+				}
+			})
+		case "check":
+			p.mapping(v, "check.", checkKeys, func(key string, _, v *yaml.Node) {
+				switch key {
+				case "interval":
+					cfg.Check.Interval = p.duration(v, "check.interval", true)
+				case "timeout":
+					cfg.Check.Timeout = p.duration(v, "check.timeout", true)
+				case "rise":
+					cfg.Check.Rise = p.int(v, "check.rise", 1, 100)
+				case "fall":
+					cfg.Check.Fall = p.int(v, "check.fall", 1, 100)
+				}
+			})
+		case "services":
+			services = v
+		}
+	})
+	if services == nil {
+		p.errorf(root, `services: is missing; add at least one, e.g. services: {service1: {servers: "tasks.service1:8080"}}`)
+	} else {
+		p.services(&cfg, services)
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	return &cfg, nil
+}
+
+var (
+	topKeys     = []string{"listen", "admin", "maxconn", "max_header_bytes", "retries", "resolve_interval", "access_log", "timeout", "check", "services"}
+	timeoutKeys = []string{"connect", "server", "client", "http_request", "write"}
+	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
+	serviceKeys = []string{"virtual_host", "servers", "cookie", "balance", "health_check"}
+	serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+)
+
+// services reads services:, one entry per service; a route claimed twice is an error
+// at the second claim.
+func (p *parser) services(cfg *Config, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		p.errorf(n, `services: expected one entry per service, e.g. service1: {servers: "tasks.service1:8080"}`)
+		return
+	}
+	var table route.Table[string]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		name := k.Value
+		switch {
+		case !serviceName.MatchString(name):
+			p.errorf(k, "service name %q: use letters, digits, '.', '_' and '-'", name)
+		case slices.ContainsFunc(cfg.Services, func(s Service) bool { return s.Name == name }):
+			p.errorf(k, "service %s is defined twice", name)
+		case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
+			p.errorf(v, `service %s is empty; write at least servers: "tasks.%s:8080"`, name, name)
+		default:
+			cfg.Services = append(cfg.Services, p.service(k, v, &table))
+		}
+	}
+}
+
+// service reads the entry of the service named by k and adds its routes to table.
+func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
+	name := k.Value
+	sc := Service{Name: name, Line: k.Line}
+	where := "services." + name + "."
+	var vhNode *yaml.Node
+	p.mapping(v, where, serviceKeys, func(key string, _, v *yaml.Node) {
+		switch key {
+		case "virtual_host":
+			sc.VirtualHost = p.str(v, where+key)
+			vhNode = v
+		case "servers":
+			sc.Servers, sc.serversRaw = p.servers(v, where, name)
+		case "cookie":
+			sc.cookieRaw = p.str(v, where+key)
+			name, nocache, err := parseCookie(sc.cookieRaw)
+			if err != nil {
+				p.errorf(v, "%scookie: %v", where, err)
+			}
+			sc.Cookie, sc.NoCache = name, nocache
+		case "balance":
+			b, err := backend.ParseBalance(p.str(v, where+key))
+			if err != nil {
+				p.errorf(v, "%sbalance: %v", where, err)
+			}
+			sc.Balance = b
+		case "health_check":
+			sc.HealthCheck = p.str(v, where+key)
+			if hc := sc.HealthCheck; hc != "" && (!strings.HasPrefix(hc, "/") || strings.ContainsAny(hc, " \t")) {
+				p.errorf(v, "%shealth_check %q: write a path such as /healthz (or leave it out for a TCP check)", where, hc)
+			}
+		}
+	})
+	if sc.Servers == nil && sc.serversRaw == "" {
+		p.errorf(k, `service %s: servers is missing; write servers: "tasks.%s:8080"`, name, name)
+	}
+	if sc.VirtualHost == "" {
+		// The tutorial's own routing, so a service needs no more than its servers.
+		sc.VirtualHost = fmt.Sprintf("*/%s, */%s/*", name, name)
+		vhNode = k
+	}
+	rules, err := route.Parse(sc.VirtualHost)
+	if err == nil {
+		err = table.Add(sc.VirtualHost, name)
+	}
+	if err != nil {
+		p.errorf(vhNode, "%svirtual_host: %v", where, err)
+	}
+	sc.rules = rules
+	return sc
+}
+
+// servers reads a servers: value, a string or a list of strings, into targets, and
+// gives it back as written for the summary. A bad entry is one problem of its own.
+func (p *parser) servers(v *yaml.Node, where, service string) ([]discover.Target, string) {
+	var entries []string
+	if v.Kind == yaml.SequenceNode {
+		for _, e := range v.Content {
+			entries = append(entries, p.str(e, where+"servers"))
+		}
+	} else {
+		entries = []string{p.str(v, where+"servers")}
+	}
+	t, err := discover.Parse(entries)
+	if err != nil {
+		errs := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = j.Unwrap()
+		}
+		for _, e := range errs {
+			p.errorf(v, "%sservers: %v, e.g. \"tasks.%s:8080\"", where, e, service)
+		}
+	}
+	return t, strings.Join(entries, ", ")
+}
+
+// parseCookie reads HAProxy's "NAME prefix [nocache]".
+func parseCookie(s string) (name string, nocache bool, err error) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return "", false, errors.New(`empty; write "connect.sid prefix nocache" or leave cookie out`)
+	}
+	name = f[0]
+	if err := cli.CheckCookieName(name); err != nil {
+		return "", false, err
+	}
+	prefix := false
+	for _, w := range f[1:] {
+		switch strings.ToLower(w) {
+		case "prefix":
+			prefix = true
+		case "nocache":
+			nocache = true
+		default:
+			return "", false, fmt.Errorf("%q is not supported: only HAProxy's prefix mode is (the backend's own cookie carries the server id); write %q", w, name+" prefix nocache")
+		}
+	}
+	if !prefix {
+		return "", false, fmt.Errorf("no mode; write %q (HAProxy prefix mode)", name+" prefix nocache")
+	}
+	return name, nocache, nil
+}
+
+// parser collects every problem of a file, each with its line.
+type parser struct {
+	file string
+	errs []error
+}
+
+func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...)))
+}
+
+// mapping walks the keys of n, rejecting unknown and repeated ones.
+func (p *parser) mapping(n *yaml.Node, where string, known []string, fn func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(n, "%s: expected keys (%s), got a %s", strings.TrimSuffix(where, "."), strings.Join(known, ", "), kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if !slices.Contains(known, key) {
+			hint := ""
+			if s := closest(key, known); s != "" {
+				hint = fmt.Sprintf("did you mean %q? ", s)
+			}
+			p.errorf(k, "unknown key %s%s; %sknown keys: %s", where, key, hint, strings.Join(known, ", "))
+			continue
+		}
+		if seen[key] {
+			p.errorf(k, "%s%s is set twice", where, key)
+			continue
+		}
+		seen[key] = true
+		fn(key, k, v)
+	}
+}
+
+func (p *parser) str(n *yaml.Node, key string) string {
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(n, "%s: expected a string, got a %s", key, kindName(n))
+		return ""
+	}
+	return strings.TrimSpace(n.Value)
+}
+
+// addr reads a listen address, host:port or :port ("" is off when allowed).
+func (p *parser) addr(n *yaml.Node, key string, emptyOK bool) string {
+	s := p.str(n, key)
+	if s == "" && emptyOK {
+		return ""
+	}
+	if err := cli.CheckAddr(s); err != nil {
+		p.errorf(n, "%s: %v", key, err)
+	}
+	return s
+}
+
+func (p *parser) int(n *yaml.Node, key string, lo, hi int) int {
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || v < lo || v > hi {
+		p.errorf(n, "%s: %q is not a whole number from %d to %d", key, n.Value, lo, hi)
+		return 0
+	}
+	return v
+}
+
+func (p *parser) bool(n *yaml.Node, key string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&b) != nil {
+		p.errorf(n, "%s: %q is not true or false", key, n.Value)
+	}
+	return b
+}
+
+// duration reads "5s", "1m30s", "500ms", or a bare number of milliseconds
+// as HAProxy and dockercloud's TIMEOUT ("connect 5000").
+func (p *parser) duration(n *yaml.Node, key string, positive bool) time.Duration {
+	s := strings.TrimSpace(n.Value)
+	var d time.Duration
+	var err error
+	if ms, e := strconv.ParseInt(s, 10, 64); e == nil {
+		d = time.Duration(ms) * time.Millisecond
+	} else {
+		d, err = time.ParseDuration(s)
+	}
+	switch {
+	case n.Kind != yaml.ScalarNode || err != nil:
+		p.errorf(n, `%s: %q is not a duration; write e.g. "5s", "500ms" or 5000 (milliseconds)`, key, s)
+	case d < 0 || (positive && d == 0):
+		p.errorf(n, "%s: %q must be more than 0", key, s)
+	}
+	return d
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("value (%q)", n.Value)
+	}
+	return "alias"
+}
+
+// closest returns the known key nearest to key, if it is a likely typo.
+func closest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := distance(strings.ToLower(key), k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// NeedsRestart lists the settings whose change from old to c a reload cannot apply:
+// the listeners and their limits are set up once, at start.
+func (c *Config) NeedsRestart(old *Config) []string {
+	var keys []string
+	if old.Listen != c.Listen {
+		keys = append(keys, "listen")
+	}
+	if old.Admin != c.Admin {
+		keys = append(keys, "admin")
+	}
+	if old.MaxConn != c.MaxConn {
+		keys = append(keys, "maxconn")
+	}
+	if old.MaxHeaderBytes != c.MaxHeaderBytes {
+		keys = append(keys, "max_header_bytes")
+	}
+	if old.Timeout != c.Timeout {
+		keys = append(keys, "timeout")
+	}
+	return keys
+}
+
+// Summary describes the configuration in a few lines, for -check.
+func (c *Config) Summary() string {
+	var b strings.Builder
+	admin := c.Admin
+	if admin == "" {
+		admin = "off"
+	}
+	fmt.Fprintf(&b, "%s: ok\nlisten %s, admin %s, maxconn %d, retries %d\n", c.File, c.Listen, admin, c.MaxConn, c.Retries)
+	fmt.Fprintf(&b, "timeouts: connect %v, server %v, client %v, http_request %v, write %v\n",
+		c.Timeout.Connect, c.Timeout.Server, c.Timeout.Client, c.Timeout.HTTPRequest, c.Timeout.Write)
+	for _, s := range c.Services {
+		var rules []string
+		for _, r := range s.rules {
+			rules = append(rules, r.String())
+		}
+		fmt.Fprintf(&b, "service %s: %s -> %s", s.Name, strings.Join(rules, ", "), s.serversRaw)
+		if slices.ContainsFunc(s.Servers, func(t discover.Target) bool { return !t.Static() }) {
+			fmt.Fprintf(&b, " (resolved every %v)", c.ResolveInterval)
+		}
+		fmt.Fprintf(&b, "; balance %v", s.Balance)
+		if s.Cookie != "" {
+			fmt.Fprintf(&b, "; sticky cookie %s prefix", s.Cookie)
+			if s.NoCache {
+				b.WriteString(" nocache")
+			}
+		}
+		if s.HealthCheck != "" {
+			fmt.Fprintf(&b, "; check GET %s", s.HealthCheck)
+		} else {
+			b.WriteString("; check TCP connect")
+		}
+		fmt.Fprintf(&b, " every %v rise %d fall %d\n", c.Check.Interval, c.Check.Rise, c.Check.Fall)
+	}
+	return b.String()
+}

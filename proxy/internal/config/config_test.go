@@ -1,0 +1,140 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+)
+
+func TestTutorialConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load("../../example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":80" || cfg.Admin != ":1936" || len(cfg.Services) != 2 {
+		t.Fatalf("got %+v", cfg)
+	}
+	s1, s2 := cfg.Services[0], cfg.Services[1]
+	if s1.Name != "service1" || s1.Cookie != "connect.sid" || !s1.NoCache || s1.HealthCheck != "/healthz" || s1.Balance != backend.RoundRobin {
+		t.Errorf("service1 %+v", s1)
+	}
+	if s2.Name != "service2" || s2.Cookie != "" || len(s2.Servers) != 1 || s2.Servers[0].Host != "tasks.service2" {
+		t.Errorf("service2 %+v", s2)
+	}
+	// The defaults dockercloud/haproxy had.
+	if cfg.Retries != 3 || cfg.MaxConn != 4096 || cfg.ResolveInterval != 5*time.Second || cfg.Check.Rise != 2 || cfg.Check.Fall != 3 || cfg.Check.Interval != 2*time.Second {
+		t.Errorf("defaults %+v", cfg)
+	}
+}
+
+func TestLauncherConfig(t *testing.T) {
+	t.Parallel()
+	// What `make run` writes: flow style, IP lists, no admin auth.
+	cfg, err := Parse("run.yaml", []byte(`listen: "127.0.0.1:8080"
+admin: "127.0.0.1:1936"
+services:
+  service1: {virtual_host: "*/service1, */service1/*", servers: "127.0.0.1:9101, 127.0.0.1:9102", cookie: "connect.sid prefix nocache", health_check: /healthz}
+  service2: {virtual_host: "*/service2, */service2/*", servers: "127.0.0.1:9201, 127.0.0.1:9202", health_check: /healthz}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cfg.Services[0].Servers); n != 2 {
+		t.Errorf("service1 has %d servers, want 2", n)
+	}
+}
+
+func TestMinimalConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("min.yaml", []byte("services:\n  service1:\n    servers: [\"10.0.0.1:8080\", \"10.0.0.2:8080\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Services[0].VirtualHost; got != "*/service1, */service1/*" {
+		t.Errorf("default virtual_host %q", got)
+	}
+	if cfg.Listen != ":80" || cfg.Admin != "" {
+		t.Errorf("listen %q admin %q, want :80 and off", cfg.Listen, cfg.Admin)
+	}
+}
+
+func TestBadConfigsSayFileLineAndFix(t *testing.T) {
+	t.Parallel()
+	const svc = "services:\n  service1:\n    servers: \"a:1\"\n"
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown top key", "listn: \":80\"\n" + svc, `proxy.yaml:1: unknown key listn; did you mean "listen"?`},
+		{"unknown service key", "services:\n  service1:\n    servers: \"a:1\"\n    cookei: x\n", `proxy.yaml:4: unknown key services.service1.cookei; did you mean "cookie"?`},
+		{"servers without port", "services:\n  service1:\n    servers: tasks.service1\n", `proxy.yaml:3: services.service1.servers: "tasks.service1" has no port; write host:port`},
+		{"servers missing", "services:\n  service1:\n    cookie: \"connect.sid prefix\"\n", `proxy.yaml:2: service service1: servers is missing; write servers: "tasks.service1:8080"`},
+		{"insert mode", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: \"SRV insert indirect\"\n", `proxy.yaml:4: services.service1.cookie: "insert" is not supported`},
+		{"cookie without mode", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: connect.sid\n", `proxy.yaml:4: services.service1.cookie: no mode; write "connect.sid prefix nocache"`},
+		{"bad balance", "services:\n  service1:\n    servers: \"a:1\"\n    balance: source\n", `proxy.yaml:4: services.service1.balance: "source" is not supported; write roundrobin or leastconn`},
+		{"bad duration", "timeout:\n  connect: soon\n" + svc, `proxy.yaml:2: timeout.connect: "soon" is not a duration`},
+		{"zero interval", "check:\n  interval: 0\n" + svc, `proxy.yaml:2: check.interval: "0" must be more than 0`},
+		{"bad maxconn", "maxconn: lots\n" + svc, `proxy.yaml:1: maxconn: "lots" is not a whole number`},
+		{"bad listen", "listen: 80\n" + svc, `proxy.yaml:1: listen: "80" is not an address; write ":80"`},
+		{"bad bool", "access_log: maybe\n" + svc, `proxy.yaml:1: access_log: "maybe" is not true or false`},
+		{"no services", "listen: \":80\"\n", "proxy.yaml:1: services: is missing"},
+		{"empty service", "services:\n  service1:\n", "proxy.yaml:2: service service1 is empty"},
+		{"same route twice", svc + "  service2:\n    virtual_host: \"*/service1\"\n    servers: \"b:1\"\n", `proxy.yaml:5: services.service2.virtual_host: "*/service1" is already routed to service1`},
+		{"bad route", "services:\n  service1:\n    servers: \"a:1\"\n    virtual_host: \"*/a*b\"\n", `proxy.yaml:4: services.service1.virtual_host: "*/a*b": '*' is only allowed at the end`},
+		{"bad health path", "services:\n  service1:\n    servers: \"a:1\"\n    health_check: healthz\n", `proxy.yaml:4: services.service1.health_check "healthz": write a path`},
+		{"YAML syntax", "services:\n  service1: [\n", "proxy.yaml:2: did not find expected node content (YAML syntax)"},
+		{"tabs", "services:\n\tservice1: {}\n", "proxy.yaml:2: "},
+		{"empty file", "", "proxy.yaml:1: the file is empty"},
+		{"a list at the top", "- a\n", "proxy.yaml:1: expected keys"},
+		{"key set twice", "listen: \":1\"\nlisten: \":2\"\n" + svc, "proxy.yaml:2: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse("proxy.yaml", []byte(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEveryProblemIsReported(t *testing.T) {
+	t.Parallel()
+	_, err := Parse("p.yaml", []byte("listn: x\nservices:\n  s1:\n    servers: nope\n    balance: x\n"))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if n := strings.Count(err.Error(), "p.yaml:"); n != 3 {
+		t.Errorf("%d problems reported, want 3:\n%v", n, err)
+	}
+}
+
+func TestDurationsInMilliseconds(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("p.yaml", []byte("timeout: {connect: 5000, server: 1m}\nservices: {s: {servers: \"a:1\"}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Timeout.Connect != 5*time.Second || cfg.Timeout.Server != time.Minute {
+		t.Errorf("timeouts %+v", cfg.Timeout)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("services:\n  service1:\n    servers: \"a:1\"\n"))
+	f.Add([]byte("listen: \":80\"\nservices: {s: {servers: [\"a:1\", \"b:2\"], cookie: \"x prefix\"}}\n"))
+	f.Add([]byte("- [\n"))
+	f.Add([]byte("services: &a {s: *a}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("f.yaml", data)
+		if err == nil && len(cfg.Services) == 0 {
+			t.Fatal("a config without services was accepted")
+		}
+		if err == nil {
+			_ = cfg.Summary()
+		}
+	})
+}
