@@ -10,7 +10,7 @@
 QUICK ?=
 BENCH_QUICK := $(if $(filter-out 0 false no,$(QUICK)),1,)
 
-.PHONY: bench bench-deps bench-tools test-bench bench-profile
+.PHONY: bench bench-deps bench-tools test-bench bench-profile node-original
 
 bench: build bench-deps bench-tools ## performance vs the Node original, HAProxy, nginx and Caddy (QUICK=1: short)
 	bench/bin/bench -bin $(CURDIR)/$(BIN) -dir $(CURDIR)/bench \
@@ -28,6 +28,10 @@ bench-deps: bench/node/node_modules/.package-lock.json
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; rc=$$?; \
 	  [ -z "$$norc" ] || rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	fi
+
+# The Node original's modules: make bench runs it, and a test of internal/pageview
+# compares our routes with express's on it (CI runs this target before make test).
+node-original: bench/node/node_modules/.package-lock.json ## install the Node original (nodejs from Debian, npm ci in bench/node)
 
 bench/node/node_modules/.package-lock.json: bench/node/package-lock.json
 	@command -v npm >/dev/null || { echo "bench: installing from Debian: nodejs npm"; \
@@ -49,5 +53,5 @@ bench-tools:
 test-bench: ## the bench harness's own tests (parses wrk output); runs no benchmark
 	$(GO) test -count=1 ./bench/...
 
-bench-profile: build bench-deps bench-tools ## CPU and allocation profiles under load: WHAT=proxy (default) or WHAT=service
-	bench/profile/profile.sh $(or $(WHAT),proxy)
+bench-profile: build bench-deps bench-tools ## CPU and allocation profiles under load: WHAT=proxy (default) or WHAT=service (STORE=cookie)
+	STORE='$(STORE)' bench/profile/profile.sh $(or $(WHAT),proxy)

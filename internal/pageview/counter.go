@@ -1,12 +1,11 @@
 package pageview
 
 import (
-	"encoding/json"
 	"html"
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
+	"sync"
 
 	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
@@ -23,7 +22,9 @@ const ctxNewSession = "pageview.new_session"
 
 // Answer is the JSON answer of GET /<service> with Accept: application/json, and the
 // one Go type it is decoded with (internal/browser, for the tests, the lab and the
-// benchmarks): its field names are the services' API.
+// benchmarks): its field names are the services' API. The handler writes it without
+// encoding/json (pageWriter.write), byte for byte what json.Marshal of an Answer gives
+// (TestJSONAnswerIsEncodingJSON).
 type Answer struct {
 	Service string            `json:"service"`
 	Host    string            `json:"host"`
@@ -33,6 +34,7 @@ type Answer struct {
 
 // handleCount counts a page view in the session and answers it.
 func handleCount(cfg Config, st store.Store, logger *slog.Logger) gin.HandlerFunc {
+	page := newPageWriter(cfg)
 	return func(c *gin.Context) {
 		visits, isNew, err := increment(c, st, cfg.CookieName)
 		if err != nil {
@@ -41,14 +43,7 @@ func handleCount(cfg Config, st store.Store, logger *slog.Logger) gin.HandlerFun
 			return
 		}
 		c.Set(ctxNewSession, isNew)
-		c.Header("Vary", "Accept")
-		a := Answer{Service: cfg.Service, Host: cfg.Host, Visits: visits, Headers: requestHeaders(c.Request)}
-		if c.NegotiateFormat(gin.MIMEHTML, gin.MIMEJSON) == gin.MIMEJSON {
-			body, _ := json.Marshal(a) // cannot fail: strings and an int
-			c.Data(http.StatusOK, "application/json; charset=utf-8", append(body, '\n'))
-			return
-		}
-		c.Data(http.StatusOK, "text/html; charset=utf-8", htmlBody(a))
+		page.write(c, visits)
 	}
 }
 
@@ -67,30 +62,76 @@ func increment(c *gin.Context, st store.Store, cookieName string) (visits int, i
 	return n, n == 1, s.Save()
 }
 
-// requestHeaders returns the request's headers as express's req.headers shows them:
-// lower-case names, the host included, repeated headers joined with ", ".
-func requestHeaders(r *http.Request) map[string]string {
-	h := make(map[string]string, len(r.Header)+1)
-	h["host"] = r.Host
-	for name, values := range r.Header {
-		h[strings.ToLower(name)] = strings.Join(values, ", ")
-	}
-	return h
+// pageWriter writes the answer of a counted page view. Its parts that never change
+// (the service, the host) are escaped once, when the server is built.
+type pageWriter struct {
+	json []byte // {"service":...,"host":...,"visits":
+	h1   string // <h1>I'm SERVICE on HOST non unique visits
 }
 
-// htmlBody is the original's page: the JSON of the headers, then the <h1> line.
-// Everything echoed is escaped: encoding/json writes <, > and & as \u003c, \u003e and
-// \u0026, and the host goes through html.EscapeString, so no header value can become
-// markup (the original echoed them raw: an XSS).
-func htmlBody(a Answer) []byte {
-	headers, _ := json.Marshal(a.Headers) // cannot fail: map of strings
-	b := make([]byte, 0, len(headers)+64+len(a.Service)+len(a.Host))
-	b = append(b, headers...)
-	b = append(b, "<h1>I'm "...)
-	b = append(b, html.EscapeString(a.Service)...)
-	b = append(b, " on "...)
-	b = append(b, html.EscapeString(a.Host)...)
-	b = append(b, " non unique visits "...)
-	b = strconv.AppendInt(b, int64(a.Visits), 10)
-	return append(b, "</h1>"...)
+func newPageWriter(cfg Config) pageWriter {
+	j := appendJSONString([]byte(`{"service":`), cfg.Service, false)
+	j = appendJSONString(append(j, `,"host":`...), cfg.Host, false)
+	return pageWriter{
+		json: append(j, `,"visits":`...),
+		h1:   "<h1>I'm " + html.EscapeString(cfg.Service) + " on " + html.EscapeString(cfg.Host) + " non unique visits ",
+	}
+}
+
+// Header values shared by every answer: the header map holds them as they are and
+// net/http only reads them (a Header.Add would copy: len == cap).
+var (
+	htmlType   = []string{"text/html; charset=utf-8"}
+	jsonType   = []string{"application/json; charset=utf-8"}
+	varyAccept = []string{"Accept"}
+)
+
+// write answers the page: the original's HTML (the JSON of the request's headers, then
+// the <h1> line), or, to a client that asks for JSON first, an Answer. Everything
+// echoed is escaped: the headers as encoding/json escapes them (<, > and & included,
+// so no header becomes markup: the original echoed them raw, an XSS), the service
+// and host through html.EscapeString in the page.
+func (p pageWriter) write(c *gin.Context, visits int) {
+	h := c.Writer.Header()
+	h["Vary"] = varyAccept
+	buf := bodies.Get().(*[]byte)
+	defer bodies.Put(buf)
+	b := (*buf)[:0]
+	if wantsJSON(c) {
+		h["Content-Type"] = jsonType
+		b = append(b, p.json...)
+		b = strconv.AppendInt(b, int64(visits), 10)
+		b = append(b, `,"headers":`...)
+		b = appendHeadersJSON(b, c.Request)
+		b = append(b, '}', '\n')
+	} else {
+		h["Content-Type"] = htmlType
+		b = appendHeadersJSON(b, c.Request)
+		b = append(b, p.h1...)
+		b = strconv.AppendInt(b, int64(visits), 10)
+		b = append(b, "</h1>"...)
+	}
+	c.Status(http.StatusOK)
+	c.Writer.Write(b) // an error is the client gone: nothing to answer
+	if cap(b) <= maxPooledBody {
+		*buf = b
+	}
+}
+
+// bodies holds the buffers pages are built in: net/http copies what Write is given,
+// so a buffer is free again when Write returns. One that grew past maxPooledBody for
+// a request with huge headers is dropped rather than kept.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBody = 16 << 10
+
+// wantsJSON reports whether the request's Accept prefers JSON to HTML, as gin's
+// NegotiateFormat decides it (the first listed type that matches either wins; none
+// or */* is HTML), without parsing the two most common values: none and curl's */*.
+func wantsJSON(c *gin.Context) bool {
+	switch c.GetHeader("Accept") {
+	case "", "*/*":
+		return false
+	}
+	return c.NegotiateFormat(gin.MIMEHTML, gin.MIMEJSON) == gin.MIMEJSON
 }

@@ -368,7 +368,6 @@ func TestExpiredOrEvictedSessionStartsANewOne(t *testing.T) {
 	t.Run("cookie store: cookie older than SESSION_TTL", func(t *testing.T) {
 		t.Parallel()
 		clk := newClock()
-		clk.now = time.Now() // securecookie checks its own timestamp against the real clock
 		h := newHandler(t, newStore(t, "cookie", func(c *store.Config) { c.Now = clk.Now; c.TTL = time.Hour }))
 		var v visitor
 		v.visit(t, h)

@@ -17,8 +17,8 @@ import (
 
 // Config is what the counter needs to know besides its session store.
 type Config struct {
-	// Service is the service's name: it is the route (/Service and /Service/) and
-	// appears in every answer. Required.
+	// Service is the service's name: it is the route (/service, in any case, with or
+	// without a trailing slash) and appears in every answer. Required.
 	Service string
 
 	// Host is the name shown in answers: INSTANCE_NAME or the host name. Required.
@@ -42,12 +42,15 @@ func NewServer(cfg Config, st store.Store, logger *slog.Logger) (http.Handler, e
 	releaseMode.Do(func() { gin.SetMode(gin.ReleaseMode) })
 
 	r := gin.New()
-	r.RedirectTrailingSlash = false // /service1/ is a route of its own, as in express
+	// expressPaths folds case and the trailing slash; gin must neither redirect nor
+	// decode escapes before it routes (express matches the path as sent).
+	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
-	r.HandleMethodNotAllowed = false
+	r.UseRawPath = true
+	r.HandleMethodNotAllowed = false // a POST is a 404, as in express
 	r.Use(accessLog(logger), recovery(logger))
 	addRoutes(r, cfg, st, logger)
-	return r, nil
+	return expressPaths(r), nil
 }
 
 // recovery answers 500 with a short text to a panicking handler and logs one line,

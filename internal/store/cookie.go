@@ -3,41 +3,36 @@ package store
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gorilla/securecookie"
 	gsessions "github.com/gorilla/sessions"
 )
 
-// payload is what the cookie store puts in the cookie, signed and encrypted.
-type payload struct {
-	SeenMs int64 // unix milliseconds of the save, checked against Config.TTL with Config.Now;
-	// milliseconds, not seconds, so a short TTL (the lab tries 2s) is not cut by up to 1s
-	Values map[any]any
-}
-
 // Cookie is the stateless session store: the session's values live in the cookie,
-// gob-encoded, encrypted (AES-256) and signed (HMAC-SHA256) by gorilla/securecookie
-// with keys derived from the secret, so any replica holding the same secret can serve
-// any request and the store itself keeps nothing. Build it with NewCookie; it is safe
-// for concurrent use.
+// in a compact payload (payload.go) encrypted with AES-256 and signed with
+// HMAC-SHA256 (seal.go), with keys derived from the secret, so any replica holding
+// the same secret can serve any request and the store itself keeps nothing. Build it
+// with NewCookie; it is safe for concurrent use.
 //
 // The value changes on every save, so Set-Cookie is sent on every request. Parallel
 // requests carrying the same cookie each read the same count and the last answer's
 // cookie wins: without server state they cannot all be counted (Lock is a no-op).
 // A cookie older than Config.TTL (measured from its last save) starts a new session.
+// Sessions hold string keys with int values (all a page-view session needs); Save
+// fails on anything else.
+//
+// Cookies of the earlier gob/securecookie format do not open (their first byte is no
+// kind of ours): they start a new session, as any cookie that is not ours does.
 type Cookie struct {
-	codec *securecookie.SecureCookie
-	now   func() time.Time
-	ttl   time.Duration
-	log   *slog.Logger
+	seal *sealer
+	now  func() time.Time
+	ttl  time.Duration
+	log  *slog.Logger
 
-	mu      sync.Mutex // guards options
-	options sessions.Options
+	options atomic.Pointer[gsessions.Options] // copied into every session
 }
 
 var _ Store = (*Cookie)(nil)
@@ -52,11 +47,13 @@ func NewCookie(cfg Config) (*Cookie, error) {
 	if err != nil {
 		return nil, err
 	}
-	// securecookie also checks its own timestamp against the real clock; give it the
-	// TTL rounded up, so it agrees with the check on SeenMs (which uses Config.Now).
-	maxAge := int(math.Ceil(cfg.TTL.Seconds()))
-	codec := securecookie.New(keys.Hash, keys.Block).MaxAge(maxAge)
-	return &Cookie{codec: codec, now: cfg.clock(), ttl: cfg.TTL, log: cfg.logger(), options: cfg.Cookie}, nil
+	seal, err := newSealer(kindPayload, keys.Hash, keys.Block)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cookie{seal: seal, now: cfg.clock(), ttl: cfg.TTL, log: cfg.logger()}
+	c.Options(cfg.Cookie)
+	return c, nil
 }
 
 // Kind returns "cookie".
@@ -69,15 +66,13 @@ func (c *Cookie) Len() int { return -1 }
 func (c *Cookie) Lock(*http.Request, string) func() { return func() {} }
 
 // Options sets the attributes of the cookies the store sends.
-func (c *Cookie) Options(o sessions.Options) {
-	c.mu.Lock()
-	c.options = o
-	c.mu.Unlock()
-}
+func (c *Cookie) Options(o sessions.Options) { c.options.Store(o.ToGorillaOptions()) }
 
-// Get returns the session of the request, cached for the request (gorilla registry).
+// Get returns the session of the request, as New. It does not go through gorilla's
+// request registry: gin-contrib/sessions already keeps the session for the request,
+// and the registry cost a copy of the request on every page view.
 func (c *Cookie) Get(r *http.Request, name string) (*gsessions.Session, error) {
-	return gsessions.GetRegistry(r).Get(c, name)
+	return c.New(r, name)
 }
 
 // New decodes the session from the first valid cookie called name, or starts a new
@@ -85,13 +80,10 @@ func (c *Cookie) Get(r *http.Request, name string) (*gsessions.Session, error) {
 // cookie starts a new session.
 func (c *Cookie) New(r *http.Request, name string) (*gsessions.Session, error) {
 	s := gsessions.NewSession(c, name)
-	c.mu.Lock()
-	s.Options = c.options.ToGorillaOptions()
-	c.mu.Unlock()
+	*s.Options = *c.options.Load()
 	s.IsNew = true
-	for _, ck := range r.CookiesNamed(name) {
-		if values, ok := c.decode(name, ck.Value); ok {
-			s.Values = values
+	for v := range cookieValues(r, name) {
+		if c.decode(name, v, s.Values) {
 			s.IsNew = false
 			break
 		}
@@ -99,37 +91,47 @@ func (c *Cookie) New(r *http.Request, name string) (*gsessions.Session, error) {
 	return s, nil
 }
 
-// decode returns the values a cookie value carries, or false when it is not ours,
-// damaged or expired.
-func (c *Cookie) decode(name, value string) (map[any]any, bool) {
-	var p payload
-	if err := c.codec.Decode(name, value, &p); err != nil {
-		c.log.Debug("session cookie rejected", "store", "cookie", "err", err)
-		return nil, false
+// decode fills values from a cookie value and reports whether it was ours, intact
+// and not expired; on false values is left empty.
+func (c *Cookie) decode(name, value string, values map[any]any) bool {
+	data, ok := c.seal.open(name, value)
+	if !ok {
+		c.log.Debug("session cookie rejected", "store", "cookie")
+		return false
 	}
-	age := c.now().Sub(time.UnixMilli(p.SeenMs))
+	seenMs, ok := readPayload(data, values)
+	if !ok {
+		// Sealed with our key but not a payload: only a holder of the secret can
+		// make one. Treated as any bad cookie.
+		clear(values)
+		c.log.Debug("session cookie holds no payload", "store", "cookie")
+		return false
+	}
+	age := c.now().Sub(time.UnixMilli(seenMs))
 	if age >= c.ttl || age < -time.Minute {
+		clear(values)
 		c.log.Debug("session cookie expired", "store", "cookie")
-		return nil, false
+		return false
 	}
-	if p.Values == nil {
-		p.Values = make(map[any]any)
-	}
-	return p.Values, true
+	return true
 }
 
 // encode returns the cookie value for values, stamped with the current time.
 func (c *Cookie) encode(name string, values map[any]any) (string, error) {
-	return c.codec.Encode(name, payload{SeenMs: c.now().UnixMilli(), Values: values})
+	var buf [64]byte // a page-view session's payload is 19 bytes
+	data, err := appendPayload(buf[:0], c.now().UnixMilli(), values)
+	if err != nil {
+		return "", err
+	}
+	return c.seal.seal(name, data), nil
 }
 
 // Save sends the session's values in a fresh cookie (on every request).
 // Options.MaxAge < 0 deletes the cookie.
 func (c *Cookie) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Session) error {
 	if s.Options == nil {
-		c.mu.Lock()
-		s.Options = c.options.ToGorillaOptions()
-		c.mu.Unlock()
+		o := *c.options.Load()
+		s.Options = &o
 	}
 	if s.Options.MaxAge < 0 {
 		http.SetCookie(w, gsessions.NewCookie(s.Name(), "", s.Options))

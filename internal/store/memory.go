@@ -8,12 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-contrib/sessions"
-	"github.com/gorilla/securecookie"
 	gsessions "github.com/gorilla/sessions"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // idLen is the length of a session id in bytes: 128 bits from crypto/rand, so ids
@@ -23,7 +22,10 @@ const idLen = 16
 
 type sessionID [idLen]byte
 
-func (id sessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+func (id sessionID) String() string {
+	var b [22]byte // base64 of 16 bytes, on the stack: one allocation, the string's
+	return string(base64.RawURLEncoding.AppendEncode(b[:0], id[:]))
+}
 
 func parseID(s string) (sessionID, bool) {
 	var id sessionID
@@ -36,16 +38,6 @@ func parseID(s string) (sessionID, bool) {
 // sharing a stripe only wait for each other, they never mix.
 const lockStripes = 1024
 
-// kv is one session value. Values are stored as a slice of pairs, not as the map
-// gorilla hands us: a one-entry Go map costs ~300 bytes, the slice 32.
-type kv struct{ k, v any }
-
-// record is what the memory store keeps per session.
-type record struct {
-	seen   time.Duration // last save, as time since Memory.epoch (monotonic when the clock is)
-	values []kv
-}
-
 // Memory is the bounded in-memory session store. The zero value is not usable; build
 // it with NewMemory. It is safe for concurrent use.
 //
@@ -56,19 +48,23 @@ type record struct {
 //
 // Like express's MemoryStore it sends Set-Cookie only when it starts a session: the
 // cookie holds the signed id, which never changes for the life of the session.
-// Stored values are copied shallowly: store only immutable values (numbers, strings).
+// Sessions hold string keys with int values, encoded as the cookie store encodes them
+// (payload.go) in at most maxValuesLen bytes: {"page_views": N} takes 13 to 22. Save
+// fails on anything else. Nothing the store keeps is a pointer (table.go).
 type Memory struct {
-	codec  *securecookie.SecureCookie
+	seal   *sealer
 	now    func() time.Time
 	epoch  time.Time
 	ttl    time.Duration
 	max    int
 	log    *slog.Logger
 	stripe [lockStripes]sync.Mutex
+	unlock [lockStripes]func() // stripe[i].Unlock, made once: Lock allocates nothing
 
-	mu      sync.Mutex // guards lru and options
-	lru     *simplelru.LRU[sessionID, record]
-	options sessions.Options
+	mu       sync.Mutex // guards sessions
+	sessions *table
+
+	options atomic.Pointer[gsessions.Options] // copied into every session
 }
 
 var _ Store = (*Memory)(nil)
@@ -86,24 +82,27 @@ func NewMemory(cfg Config) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	lru, err := simplelru.NewLRU[sessionID, record](cfg.Max, nil)
-	if err != nil {
-		return nil, fmt.Errorf("session LRU: %w", err)
-	}
 	// Only signed: the id is random and says nothing, encrypting it would add nothing.
-	// MaxAge 0: the cookie's age does not matter, the session's idle TTL does.
-	codec := securecookie.New(keys.Hash, nil).SetSerializer(securecookie.NopEncoder{}).MaxAge(0)
+	// The cookie carries no time: the session's idle TTL is kept here.
+	seal, err := newSealer(kindSessionID, keys.Hash, nil)
+	if err != nil {
+		return nil, err
+	}
 	now := cfg.clock()
-	return &Memory{
-		codec:   codec,
-		now:     now,
-		epoch:   now(),
-		ttl:     cfg.TTL,
-		max:     cfg.Max,
-		log:     cfg.logger(),
-		lru:     lru,
-		options: cfg.Cookie,
-	}, nil
+	m := &Memory{
+		seal:     seal,
+		now:      now,
+		epoch:    now(),
+		ttl:      cfg.TTL,
+		max:      cfg.Max,
+		log:      cfg.logger(),
+		sessions: newTable(cfg.Max),
+	}
+	for i := range m.stripe {
+		m.unlock[i] = m.stripe[i].Unlock
+	}
+	m.Options(cfg.Cookie)
+	return m, nil
 }
 
 // Kind returns "memory".
@@ -117,15 +116,11 @@ func (m *Memory) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(m.since())
-	return m.lru.Len()
+	return m.sessions.Len()
 }
 
 // Options sets the attributes of the cookies of new sessions.
-func (m *Memory) Options(o sessions.Options) {
-	m.mu.Lock()
-	m.options = o
-	m.mu.Unlock()
-}
+func (m *Memory) Options(o sessions.Options) { m.options.Store(o.ToGorillaOptions()) }
 
 // Lock takes the lock of the session the request names (the one New will load), so
 // that parallel requests of one visitor run load, increment and save one after the
@@ -140,25 +135,27 @@ func (m *Memory) Lock(r *http.Request, name string) func() {
 	var h maphash.Hash
 	h.SetSeed(lockSeed)
 	found := false
-	for _, c := range r.CookiesNamed(name) {
-		h.WriteString(c.Value)
+	for v := range cookieValues(r, name) {
+		h.WriteString(v)
 		h.WriteByte(0)
 		found = true
 	}
 	if !found {
 		return func() {}
 	}
-	mu := &m.stripe[h.Sum64()%lockStripes]
-	mu.Lock()
-	return mu.Unlock
+	i := h.Sum64() % lockStripes
+	m.stripe[i].Lock()
+	return m.unlock[i]
 }
 
 // lockSeed makes Lock's stripe choice the same for every request of a process.
 var lockSeed = maphash.MakeSeed()
 
-// Get returns the session of the request, cached for the request (gorilla registry).
+// Get returns the session of the request, as New. It does not go through gorilla's
+// request registry: gin-contrib/sessions already keeps the session for the request,
+// and the registry cost a copy of the request on every page view.
 func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
-	return gsessions.GetRegistry(r).Get(m, name)
+	return m.New(r, name)
 }
 
 // New loads the session the request's cookie names, or starts a new one (IsNew) when
@@ -166,17 +163,15 @@ func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
 // It never returns an error: a bad cookie is not the visitor's problem.
 func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 	s := gsessions.NewSession(m, name)
-	m.mu.Lock()
-	opts := m.options.ToGorillaOptions()
-	m.mu.Unlock()
-	s.Options = opts
+	*s.Options = *m.options.Load()
 	s.IsNew = true
 	id, rec, ok := m.pick(r, name)
 	if !ok {
 		return s, nil
 	}
-	for _, p := range rec.values {
-		s.Values[p.k] = p.v
+	if !readValues(rec.values[:rec.len], s.Values) {
+		clear(s.Values) // cannot happen: Save stored what appendValues wrote
+		return s, nil
 	}
 	s.ID = id.String()
 	s.IsNew = false
@@ -187,21 +182,18 @@ func (m *Memory) New(r *http.Request, name string) (*gsessions.Session, error) {
 // names a live (not expired) session. Browsers send the cookie with the longest path
 // first. An expired session found here is dropped at once.
 func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
-	for _, c := range r.CookiesNamed(name) {
-		var raw []byte
-		if err := m.codec.Decode(name, c.Value, &raw); err != nil {
-			m.log.Debug("session cookie rejected", "store", "memory", "err", err)
-			continue
-		}
-		if len(raw) != idLen {
+	for v := range cookieValues(r, name) {
+		raw, ok := m.seal.open(name, v)
+		if !ok || len(raw) != idLen {
+			m.log.Debug("session cookie rejected", "store", "memory")
 			continue
 		}
 		id := sessionID(raw)
 		now := m.since()
 		m.mu.Lock()
-		rec, ok := m.lru.Peek(id)
+		rec, ok := m.sessions.Get(id)
 		if ok && m.expired(rec, now) {
-			m.lru.Remove(id)
+			m.sessions.Remove(id)
 			ok = false
 		}
 		m.mu.Unlock()
@@ -218,39 +210,41 @@ func (m *Memory) pick(r *http.Request, name string) (sessionID, record, bool) {
 // Options.MaxAge < 0 deletes the session and its cookie.
 func (m *Memory) Save(_ *http.Request, w http.ResponseWriter, s *gsessions.Session) error {
 	if s.Options == nil {
-		s.Options = m.options.ToGorillaOptions()
+		o := *m.options.Load()
+		s.Options = &o
 	}
 	if s.Options.MaxAge < 0 {
 		if id, ok := parseID(s.ID); ok && !s.IsNew {
 			m.mu.Lock()
-			m.lru.Remove(id)
+			m.sessions.Remove(id)
 			m.mu.Unlock()
 		}
 		http.SetCookie(w, gsessions.NewCookie(s.Name(), "", s.Options))
 		return nil
 	}
-	values := make([]kv, 0, len(s.Values))
-	for k, v := range s.Values {
-		values = append(values, kv{k, v})
+	rec := record{}
+	values, err := appendValues(rec.values[:0], s.Values)
+	if err != nil {
+		return fmt.Errorf("saving session: %w", err)
 	}
+	if len(values) > maxValuesLen {
+		return fmt.Errorf("saving session: its values take %d bytes; the memory store keeps %d", len(values), maxValuesLen)
+	}
+	rec.len = uint8(len(values))
 	id, ok := parseID(s.ID)
 	isNew := s.IsNew || !ok
 	if isNew {
 		rand.Read(id[:]) // never fails (crypto/rand, Go 1.24+)
 	}
-	now := m.since()
+	rec.seen = m.since()
 	m.mu.Lock()
-	m.sweep(now)
-	m.lru.Add(id, record{seen: now, values: values})
+	m.sweep(rec.seen)
+	m.sessions.Put(id, rec)
 	m.mu.Unlock()
 	if !isNew {
 		return nil
 	}
-	encoded, err := m.codec.Encode(s.Name(), id[:])
-	if err != nil {
-		return fmt.Errorf("encoding session cookie: %w", err)
-	}
-	http.SetCookie(w, gsessions.NewCookie(s.Name(), encoded, s.Options))
+	http.SetCookie(w, gsessions.NewCookie(s.Name(), m.seal.seal(s.Name(), id[:]), s.Options))
 	s.ID = id.String()
 	s.IsNew = false
 	return nil
@@ -266,10 +260,10 @@ func (m *Memory) expired(rec record, now time.Duration) bool { return now-rec.se
 // the cost is constant per save on average. m.mu must be held.
 func (m *Memory) sweep(now time.Duration) {
 	for {
-		_, rec, ok := m.lru.GetOldest()
+		id, rec, ok := m.sessions.Oldest()
 		if !ok || !m.expired(rec, now) {
 			return
 		}
-		m.lru.RemoveOldest()
+		m.sessions.Remove(id)
 	}
 }

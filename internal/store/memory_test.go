@@ -1,8 +1,10 @@
 package store
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -237,5 +239,35 @@ func TestDeriveKeys(t *testing.T) {
 	}
 	if string(k1.Hash) == string(k3.Hash) {
 		t.Errorf("different secrets gave the same key")
+	}
+}
+
+func TestMemorySaveRefusesValuesItCannotKeep(t *testing.T) {
+	t.Parallel()
+	clk := &clock{now: time.Unix(1_700_000_000, 0)}
+	m := newTestMemory(t, clk, 10, time.Hour)
+	tests := []struct {
+		name   string
+		values map[any]any
+	}{
+		{"a string value", map[any]any{"n": "three"}},
+		{"values past 40 bytes", map[any]any{strings.Repeat("k", 40): 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is an error and no session", func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "/service1", nil)
+			s, _ := m.New(req, "sid")
+			maps.Copy(s.Values, tt.values)
+			rec := httptest.NewRecorder()
+			if err := m.Save(req, rec, s); err == nil {
+				t.Errorf("got no error")
+			}
+			if got := rec.Header().Values("Set-Cookie"); len(got) != 0 {
+				t.Errorf("got Set-Cookie %v, want none", got)
+			}
+		})
+	}
+	if n := m.Len(); n != 0 {
+		t.Errorf("got %d sessions, want 0", n)
 	}
 }

@@ -4,8 +4,8 @@
 //   - Memory keeps sessions in process memory, like express's MemoryStore, but bounded:
 //     at most Max live sessions, each forgotten after TTL without a request. The
 //     cookie carries only a random, signed session id.
-//   - Cookie keeps no server state: the values live in the cookie itself, signed and
-//     encrypted with gorilla/securecookie, so any replica can serve any request.
+//   - Cookie keeps no server state: the values live in the cookie itself, encrypted
+//     and signed (seal.go), so any replica can serve any request.
 //
 // Neither store ever reports a bad cookie as an error: a tampered, truncated, garbage,
 // expired or unknown cookie simply starts a new session (and is logged at debug).
