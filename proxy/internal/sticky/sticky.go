@@ -1,6 +1,9 @@
-// Package sticky is the codec of HAProxy's `cookie NAME prefix` mode: the proxy
-// puts "<server id>~" in front of the value of every Set-Cookie for NAME, and
-// takes it off again in every Cookie header before the backend sees it.
+// Package sticky is the codec of HAProxy's `cookie` rule (Rule, ParseRule), in
+// its three modes: prefix (the tutorial's: the proxy puts "<server id>~" in
+// front of the value of every Set-Cookie for NAME, and takes it off again in
+// every Cookie header before the backend sees it), insert (the proxy adds a
+// cookie of its own, insert.go) and rewrite (the backend's cookie value is
+// replaced by the id). Both engines use it on bytes, so they behave alike.
 //
 // The codec knows nothing about servers or balancing: Strip reports the ids it
 // removed, in order, and the caller decides which one (if any) names a live
