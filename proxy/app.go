@@ -113,7 +113,7 @@ func (a *app) apply(cfg *config.Config) {
 			r.key = key
 		}
 		services = append(services, &forward.Service{
-			Name: sc.Name, VirtualHost: sc.VirtualHost, Cookie: sc.Cookie, NoCache: sc.NoCache,
+			Name: sc.Name, VirtualHost: sc.VirtualHost, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
 			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters,
 		})
 	}

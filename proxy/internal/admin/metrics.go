@@ -72,7 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(b.Failures()), s.Name, id)
 		}
 		ch <- prometheus.MustNewConstMetric(descAvailable, prometheus.GaugeValue, float64(s.Pool.Available()), s.Name)
-		if s.Cookie != "" {
+		if s.Sticky.On() {
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Hits.Load()), s.Name, "hit")
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.New.Load()), s.Name, "new")
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Rebalanced.Load()), s.Name, "rebalanced")

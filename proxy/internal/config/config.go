@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // Config is the proxy's configuration file, with dockercloud/haproxy's
@@ -41,7 +43,10 @@ type Config struct {
 	Engine          string        // engine: "fast" (package h1) or "std" (net/http)
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
-	Services        []Service
+	// TrustedProxies: trusted_proxies: "10.0.0.0/8, 127.0.0.1": peers whose last
+	// X-Forwarded-For hop is the client's address for balance source.
+	TrustedProxies []netip.Prefix
+	Services       []Service
 }
 
 // Timeouts are dockercloud's TIMEOUT and HAProxy's "timeout" settings: together they
@@ -67,8 +72,7 @@ type Service struct {
 	Line        int               // where the entry starts in the file
 	VirtualHost string            // virtual_host: "*/NAME, */NAME/*"
 	Servers     []discover.Target // servers: "tasks.NAME:8080" or a list
-	Cookie      string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
-	NoCache     bool              //   ... nocache
+	Sticky      sticky.Rule       // cookie: "connect.sid prefix nocache" (zero: not sticky)
 	Balance     backend.Balance   // balance: roundrobin
 	HealthCheck string            // health_check: "" (TCP connect) or "/healthz"
 	serversRaw  string            // as written, for the summary
@@ -203,6 +207,8 @@ func Parse(file string, data []byte) (*Config, error) {
 					cfg.Check.Fall = p.int(v, "check.fall", 1, 100)
 				}
 			})
+		case "trusted_proxies":
+			cfg.TrustedProxies = p.prefixes(v, key)
 		case "services":
 			services = v
 		}
@@ -219,7 +225,7 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "trusted_proxies", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "body", "write", "tunnel"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
 	serviceKeys = []string{"virtual_host", "servers", "cookie", "balance", "health_check"}
@@ -265,11 +271,11 @@ func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
 			sc.Servers, sc.serversRaw = p.servers(v, where, name)
 		case "cookie":
 			sc.cookieRaw = p.str(v, where+key)
-			name, nocache, err := parseCookie(sc.cookieRaw)
+			rule, err := parseCookie(sc.cookieRaw)
 			if err != nil {
 				p.errorf(v, "%scookie: %v", where, err)
 			}
-			sc.Cookie, sc.NoCache = name, nocache
+			sc.Sticky = rule
 		case "balance":
 			b, err := backend.ParseBalance(p.str(v, where+key))
 			if err != nil {
@@ -326,31 +332,39 @@ func (p *parser) servers(v *yaml.Node, where, service string) ([]discover.Target
 	return t, strings.Join(entries, ", ")
 }
 
-// parseCookie reads HAProxy's "NAME prefix [nocache]".
-func parseCookie(s string) (name string, nocache bool, err error) {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return "", false, errors.New(`empty; write "connect.sid prefix nocache" or leave cookie out`)
-	}
-	name = f[0]
-	if err := cli.CheckCookieName(name); err != nil {
-		return "", false, err
-	}
-	prefix := false
-	for _, w := range f[1:] {
-		switch strings.ToLower(w) {
-		case "prefix":
-			prefix = true
-		case "nocache":
-			nocache = true
-		default:
-			return "", false, fmt.Errorf("%q is not supported: only HAProxy's prefix mode is (the backend's own cookie carries the server id); write %q", w, name+" prefix nocache")
+// parseCookie reads HAProxy's (and dockercloud's COOKIE) "NAME prefix|insert|rewrite
+// [options]" (see sticky.ParseRule).
+func parseCookie(s string) (sticky.Rule, error) { return sticky.ParseRule(s) }
+
+// prefixes reads a list of addresses and CIDR prefixes, a string ("10.0.0.0/8,
+// 127.0.0.1") or a YAML list; an address is a prefix of its own length.
+func (p *parser) prefixes(v *yaml.Node, key string) []netip.Prefix {
+	var entries []string
+	if v.Kind == yaml.SequenceNode {
+		for _, e := range v.Content {
+			entries = append(entries, p.str(e, key))
 		}
+	} else {
+		entries = strings.Split(p.str(v, key), ",")
 	}
-	if !prefix {
-		return "", false, fmt.Errorf("no mode; write %q (HAProxy prefix mode)", name+" prefix nocache")
+	var out []netip.Prefix
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(e)
+		if err != nil {
+			p.errorf(v, "%s: %q is not an address or a prefix such as 10.0.0.0/8", key, e)
+			continue
+		}
+		out = append(out, pf.Masked())
 	}
-	return name, nocache, nil
+	return out
 }
 
 // parser collects every problem of a file, each with its line.
@@ -555,11 +569,8 @@ func (c *Config) Summary() string {
 			fmt.Fprintf(&b, " (resolved every %v)", c.ResolveInterval)
 		}
 		fmt.Fprintf(&b, "; balance %v", s.Balance)
-		if s.Cookie != "" {
-			fmt.Fprintf(&b, "; sticky cookie %s prefix", s.Cookie)
-			if s.NoCache {
-				b.WriteString(" nocache")
-			}
+		if s.Sticky.On() {
+			fmt.Fprintf(&b, "; sticky cookie %s", s.Sticky)
 		}
 		if s.HealthCheck != "" {
 			fmt.Fprintf(&b, "; check GET %s", s.HealthCheck)

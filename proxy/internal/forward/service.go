@@ -6,11 +6,13 @@ package forward
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // Service is one routed service. Its fields are set before it goes into a
@@ -19,13 +21,16 @@ import (
 type Service struct {
 	Name        string
 	VirtualHost string // dockercloud VIRTUAL_HOST, e.g. "*/service1, */service1/*"
-	// Cookie is the name of the backend's session cookie to prefix with the
-	// server id (HAProxy `cookie NAME prefix`); "" means not sticky.
-	Cookie string
-	// NoCache adds "Cache-Control: private" to a response whose Set-Cookie
-	// was prefixed. HAProxy's nocache does nothing in prefix mode; we do it
-	// so a shared cache never hands one client's server id to another.
-	NoCache bool
+	// Sticky is the cookie rule (HAProxy `cookie NAME prefix|insert|rewrite
+	// ...`); its zero value (no Name) means not sticky. With NoCache, an answer
+	// that carries a server id in a Set-Cookie gets "Cache-Control: private"
+	// in every mode: HAProxy's nocache acts only in insert mode, and only on
+	// answers it deems cacheable; we do more so that a shared cache never
+	// hands one client's server id to another.
+	Sticky sticky.Rule
+	// TrustedProxies are the peers whose last X-Forwarded-For hop is taken as
+	// the client's address for balance source; nil: the peer's own address.
+	TrustedProxies []netip.Prefix
 	// Retries is how many other servers a request that could not connect
 	// is tried on (HAProxy `retries` with `option redispatch`).
 	Retries  int
