@@ -29,9 +29,11 @@ const Delim = '~'
 // Prefix returns the Set-Cookie header value setCookie with "id~" put in
 // front of the cookie's value when the cookie is named name, and true. The
 // attributes (Path, HttpOnly, ...) are left untouched and nothing is added.
-// A cookie of another name, a header without '=' or an empty value (a
-// deletion such as "NAME=; Max-Age=0") is returned unchanged with false, as
-// HAProxy does.
+// A cookie of another name or a header without '=' is returned unchanged with
+// false, as HAProxy does; so is an empty value (a deletion such as "NAME=;
+// Max-Age=0"), which HAProxy prefixes too: we leave it as the backend wrote it,
+// since it carries no session to stick to (the differential test against
+// HAProxy checks both).
 func Prefix(setCookie, name, id string) (string, bool) {
 	v, ok := prefixAt(bytesOf(setCookie), name)
 	if !ok {
