@@ -92,7 +92,7 @@ var diffScenarios = []diffScenario{
 			{what: "it comes back: the id comes off", headers: []string{"Cookie: a=1; connect.sid={S}~s%3Aone; b=x~y"}},
 			{what: "an unknown id comes off too", headers: []string{"Cookie: connect.sid=zzzz~s%3Aone"}},
 			{what: "a deletion (empty value)", headers: []string{"Cookie: connect.sid={S}~s%3Aone", "X-Set-Cookie: connect.sid=; Max-Age=0"},
-				differs: "HAProxy prefixes a deletion too (connect.sid=s1~); ours leaves it as the backend wrote it, since it carries no session to stick to",
+				differs:          "HAProxy prefixes a deletion too (connect.sid=s1~); ours leaves it as the backend wrote it, since it carries no session to stick to",
 				haproxySetCookie: []string{"connect.sid={S}~; Max-Age=0"}, oursSetCookie: []string{"connect.sid=; Max-Age=0"}},
 			{what: "its server is gone: another one, and its cookie gets that id", killS: true,
 				headers: []string{"Cookie: connect.sid={S}~s%3Aone", "X-Set-Cookie: connect.sid=s%3Atwo; Path=/"}},
