@@ -40,6 +40,11 @@
 //	    "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}
 //	                                        // other: no whole answer (the client left, or the
 //	                                        // server died in the middle of the body)
+//	  }],
+//	  "warnings": [{                        // the stickiness doctor (package doctor); [] when none
+//	    "service": "service1",
+//	    "kind": "vip",                      // vip, no-cookie or cookie-path
+//	    "message": "servers \"service1:8080\" is the swarm service's virtual IP ..."
 //	  }]
 //	}
 //
@@ -57,6 +62,11 @@
 //	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
 //	service service2 available 2 servers 2 cookie - balance roundrobin mode -
 //	...
+//	warning service1 vip servers "service1:8080" is the swarm service's virtual IP ...
+//
+// after the services and servers, one warning line per condition of the
+// stickiness doctor that holds: the service, the kind (vip, no-cookie,
+// cookie-path), then the message, which does hold blanks (the rest of the line).
 //
 // cookie and mode are "-" for a service that is not sticky; state is up, down or draining.
 package admin
@@ -78,6 +88,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 )
 
@@ -180,6 +191,8 @@ type Stats struct {
 	Rejected    map[string]uint64 `json:"rejected,omitempty"` // connections refused, by reason
 	Routes      []forward.Route   `json:"routes"`
 	Services    []ServiceStats    `json:"services"`
+	// Warnings are the stickiness doctor's conditions that hold now.
+	Warnings []doctor.Warning `json:"warnings"`
 }
 
 // ServiceStats is one service in Stats.
@@ -230,7 +243,11 @@ func (a *admin) Snapshot() Stats {
 		st.Rejected = a.o.Rejected()
 	}
 	st.Services = []ServiceStats{}
+	st.Warnings = []doctor.Warning{}
 	for _, s := range t.Services() {
+		if s.Doctor != nil {
+			st.Warnings = append(st.Warnings, s.Doctor.Warnings()...)
+		}
 		ss := ServiceStats{
 			Name: s.Name, Cookie: s.Sticky.Name, NoCache: s.Sticky.NoCache, Balance: s.Pool.Balance().String(),
 			Available: s.Pool.Available(),
@@ -299,6 +316,9 @@ func (st Stats) WriteText(w io.Writer) error {
 				s.Name, sv.ID, sv.State, sv.Address, sv.Active, sv.Requests, sv.Failures)
 		}
 	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(bw, "warning %s %s %s\n", w.Service, w.Kind, strings.Join(strings.Fields(w.Message), " "))
+	}
 	return bw.Flush()
 }
 
@@ -326,6 +346,8 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee
 .up{background:#dfd}.down{background:#fdd}.draining{background:#ffd}
 </style></head><body>
 <h1>proxy stats</h1>
+{{range .Warnings}}<p style="background:#fdd;padding:.5em"><b>{{.Service}}: {{.Kind}}</b>: {{.Message}}</p>
+{{end}}
 <p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
 <h2>routes</h2>
 <table><tr><th>rule</th><th>service</th></tr>

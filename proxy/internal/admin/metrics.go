@@ -34,11 +34,13 @@ var (
 		"Client connections open now.", nil, nil)
 	descRejected = prometheus.NewDesc("proxy_client_connections_rejected_total",
 		"Client connections refused at once (503, or 429 for one address over maxconn_per_ip), by reason.", []string{"reason"}, nil)
+	descWarning = prometheus.NewDesc("proxy_doctor_warning",
+		"1 for each condition of the stickiness doctor that holds (kind: vip, no-cookie, cookie-path); /stats says what to do.", []string{"service", "kind"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServerUp, descServerState, descActive, descRequests, descFailures,
-		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected} {
+		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected, descWarning} {
 		ch <- d
 	}
 }
@@ -79,6 +81,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for i, class := range classes {
 			ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(s.Counters.Responses[i].Load()), s.Name, class)
+		}
+		if s.Doctor != nil {
+			for _, w := range s.Doctor.Warnings() {
+				ch <- prometheus.MustNewConstMetric(descWarning, prometheus.GaugeValue, 1, s.Name, string(w.Kind))
+			}
 		}
 		buckets, count, sum := s.Counters.Duration.Snapshot()
 		ch <- prometheus.MustNewConstHistogram(descDuration, count, sum, buckets, s.Name)

@@ -270,7 +270,15 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 	c := callFrom(resp.Request.Context())
 	c.status = resp.StatusCode
 	rule := &c.svc.Sticky
-	if !rule.On() || c.srv == nil || (resp.StatusCode < 200 && resp.StatusCode != 101) {
+	if !rule.On() {
+		if tr := c.svc.Trap; tr != nil {
+			for _, v := range resp.Header["Set-Cookie"] {
+				tr.Check([]byte(v), []byte(resp.Request.URL.Path))
+			}
+		}
+		return nil
+	}
+	if c.srv == nil || (resp.StatusCode < 200 && resp.StatusCode != 101) {
 		return nil
 	}
 	id := c.srv.ID()
@@ -299,6 +307,15 @@ func (h *Handler) modifyResponse(resp *http.Response) error {
 		resp.Header["Set-Cookie"] = out
 	case len(sc) > 0:
 		delete(resp.Header, "Set-Cookie")
+	}
+	if c.sticky == StickyNew && rule.Mode != sticky.ModeInsert && resp.StatusCode/100 == 2 && c.svc.Doctor.SamplingNew() {
+		c.svc.Doctor.NewVisitorAnswer(rule.Name, named, func(yield func([]byte) bool) {
+			for _, v := range out {
+				if !yield([]byte(v)) {
+					return
+				}
+			}
+		})
 	}
 	if withID && rule.NoCache {
 		resp.Header["Cache-Control"] = []string{privateCache(resp.Header["Cache-Control"])}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
@@ -36,6 +37,13 @@ type Service struct {
 	Retries  int
 	Pool     *backend.Pool
 	Counters *Counters // nil: NewTable makes one
+	// Doctor watches the service for the stickiness doctor's conditions;
+	// it outlives reloads like Counters. nil: NewTable makes one that logs
+	// nothing.
+	Doctor *doctor.Doctor
+	// Trap is set by NewTable on a service that is not sticky when others
+	// are: the engines show it every Set-Cookie of its answers.
+	Trap *doctor.Trap
 }
 
 // Sticky is what the sticky cookie did for a request.
@@ -144,6 +152,7 @@ type Table struct {
 // NewTable routes each service's VirtualHost to it. Services keep their order.
 func NewTable(services []*Service) (*Table, error) {
 	t := &Table{services: services}
+	var sticky []doctor.StickyRoute
 	for _, s := range services {
 		if s.Pool == nil {
 			return nil, fmt.Errorf("service %s has no pool", s.Name)
@@ -151,8 +160,22 @@ func NewTable(services []*Service) (*Table, error) {
 		if s.Counters == nil {
 			s.Counters = new(Counters)
 		}
+		if s.Doctor == nil {
+			s.Doctor = doctor.New(s.Name, nil)
+		}
 		if err := t.routes.Add(s.VirtualHost, s); err != nil {
 			return nil, fmt.Errorf("service %s: virtual_host: %w", s.Name, err)
+		}
+		if s.Sticky.On() {
+			rules, _ := route.Parse(s.VirtualHost) // parsed by Add already
+			for _, r := range rules {
+				sticky = append(sticky, doctor.StickyRoute{Service: s.Name, Cookie: s.Sticky.Name, Path: r.Path, Prefix: r.Prefix})
+			}
+		}
+	}
+	for _, s := range services {
+		if !s.Sticky.On() {
+			s.Trap = doctor.NewTrap(s.Doctor, sticky)
 		}
 	}
 	return t, nil

@@ -214,6 +214,16 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		isPOST := h.method.len() == 4 && string(c.buf[c.r+int(h.method.s):c.r+int(h.method.e)]) == "POST"
 		insert = rule.Insert(hit, c.pin.Dates, c.now, isPOST, named)
 		withID = withID || insert
+		if st == forward.StickyNew && rule.Mode != sticky.ModeInsert && resp.status/100 == 2 && svc.Doctor.SamplingNew() {
+			svc.Doctor.NewVisitorAnswer(rule.Name, named, c.setCookies(rbuf))
+		}
+	} else if svc.Trap != nil {
+		path := h.path.of(c.buf[c.r : c.r+n])
+		for k := 0; k < resp.n; k++ {
+			if f := &resp.fields[k]; f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") {
+				svc.Trap.Check(f.value.of(rbuf), path)
+			}
+		}
 	}
 	mergeCache := withID && rule.NoCache
 	cacheDone := false
@@ -376,6 +386,17 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		}
 	}
 	return keep
+}
+
+// setCookies yields the Set-Cookie values of the response head c.resp in rbuf.
+func (c *conn) setCookies(rbuf []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for k := 0; k < c.resp.n; k++ {
+			if f := &c.resp.fields[k]; f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") && !yield(f.value.of(rbuf)) {
+				return
+			}
+		}
+	}
 }
 
 // finish records a request that a server answered: counted with status (0: not
