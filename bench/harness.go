@@ -185,6 +185,29 @@ func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
 // firstVisit is a new visitor's first GET: it returns the connect.sid cookie the
 // answer sets, a session cookie, prefixed with a server id when it went through a
 // sticky proxy.
+// firstVisitCookies visits url as a new visitor and returns the Cookie header
+// it would send back, "name=value; ..." for each of names, which must all be set.
+func firstVisitCookies(url string, names ...string) (string, error) {
+	b := browser.New(browser.Options{})
+	defer b.CloseIdleConnections()
+	resp, _, err := b.Get(context.Background(), url, nil)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+	}
+	var pairs []string
+	for _, n := range names {
+		c, ok := b.Cookie(url, n)
+		if !ok {
+			return "", fmt.Errorf("GET %s: no %s cookie in the answer", url, n)
+		}
+		pairs = append(pairs, n+"="+c)
+	}
+	return strings.Join(pairs, "; "), nil
+}
+
 func firstVisit(url string) (string, error) {
 	b := browser.New(browser.Options{})
 	defer b.CloseIdleConnections()

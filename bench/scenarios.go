@@ -218,17 +218,24 @@ func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSe
 	if err != nil {
 		return nil, err
 	}
+	// The insert-mode route (/service1/, the same backends): the proxy's own SRV
+	// cookie beside the backend's session cookie, SRV taken off on the way in.
+	inserted, err := firstVisitCookies(base+"/service1/", "connect.sid", "SRV")
+	if err != nil {
+		return nil, fmt.Errorf("%s, insert mode: %w", p.label, err)
+	}
 	var out []Measurement
 	for _, t := range []struct {
-		traffic, label string
-		run            WrkRun
+		traffic, label, direct string
+		run                    WrkRun
 	}{
-		{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
-		{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
+		{"sticky", "sticky", "sticky", WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}},
+		{"insert", "sticky insert", "sticky", WrkRun{URL: base + "/service1/", Headers: []string{"Cookie: " + inserted}}},
+		{"roundrobin", "round robin", "roundrobin", WrkRun{URL: base + "/service2"}},
 	} {
 		m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
 			Label: p.label + " over " + set.label + ", " + t.label, Server: p.key,
-			Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.traffic]}, t.run, px, px)
+			Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.direct]}, t.run, px, px)
 		if err != nil {
 			return out, err
 		}
