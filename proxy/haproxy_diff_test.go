@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
@@ -329,7 +330,7 @@ backend app
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-f", file, "-db")
-	out := &lockedBuffer{}
+	out := &proc.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -348,21 +349,4 @@ backend app
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -205,7 +205,7 @@ func routeText(r StickyRoute) string {
 func cookiePath(v, reqPath []byte) string {
 	for attr := range bytes.SplitSeq(v, []byte(";")) {
 		k, val, ok := bytes.Cut(attr, []byte("="))
-		if ok && asciiFold(bytes.TrimSpace(k), "path") {
+		if ok && bytes.EqualFold(bytes.TrimSpace(k), []byte("path")) {
 			if p := bytes.TrimSpace(val); len(p) > 0 && p[0] == '/' {
 				return string(p)
 			}
@@ -233,20 +233,4 @@ func pathMatch(reqPath, cookiePath string) bool {
 	}
 	return strings.HasPrefix(reqPath, cookiePath) &&
 		(strings.HasSuffix(cookiePath, "/") || reqPath[len(cookiePath)] == '/')
-}
-
-func asciiFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
