@@ -60,8 +60,7 @@ type Doctor struct {
 	warnings map[Kind]string
 	logged   map[Kind]bool
 
-	// NoCookie's sampling: closed once an answer set the cookie, or once
-	// Samples answers did not.
+	// NoCookie's sampling: closed once an answer set the cookie.
 	sampled atomic.Int32
 	settled atomic.Bool
 	seen    []string // cookie names the sampled answers set (a few)
@@ -109,12 +108,14 @@ func (d *Doctor) Warnings() []Warning {
 
 // SamplingNew reports whether NoCookie still wants to see answers to new
 // visitors (then the engine calls NewVisitorAnswer for a 2xx answer to a
-// request that carried no id).
+// request that carried no id): until one of them sets the cookie.
 func (d *Doctor) SamplingNew() bool { return !d.settled.Load() }
 
 // NewVisitorAnswer counts one 2xx answer to a new visitor of a service whose
 // backend must set cookie itself (prefix or rewrite mode): named says it set
-// cookie; setCookies are the answer's Set-Cookie values, for the message.
+// cookie; setCookies are the answer's Set-Cookie values, for the message. The
+// warning fires after Samples answers that did not, and clears at the first
+// one that does (an app that sets its session cookie only at login, say).
 func (d *Doctor) NewVisitorAnswer(cookie string, named bool, setCookies func(yield func([]byte) bool)) {
 	if d.settled.Load() {
 		return
@@ -133,14 +134,14 @@ func (d *Doctor) NewVisitorAnswer(cookie string, named bool, setCookies func(yie
 	}
 	seen := slices.Clone(d.seen)
 	d.mu.Unlock()
-	if d.sampled.Add(1) < Samples || d.settled.Swap(true) {
+	if d.sampled.Add(1) != Samples {
 		return
 	}
 	set := "no cookie at all"
 	if len(seen) > 0 {
 		set = "only " + strings.Join(seen, ", ")
 	}
-	d.Set(NoCookie, fmt.Sprintf("the first %d answers to new visitors set no %s cookie (they set %s), so no visitor ever sticks: write the name of the session cookie the service sets, or use insert mode (cookie: \"SRV insert indirect nocache\")", Samples, cookie, set))
+	d.Set(NoCookie, fmt.Sprintf("the first %d answers to new visitors set no %s cookie (they set %s): until the service sets it, its visitors do not stick; if it never does, write the name of the session cookie it sets, or use insert mode (cookie: \"SRV insert indirect nocache\")", Samples, cookie, set))
 }
 
 // StickyRoute is a route of a sticky service, for Trap: its path, and whether

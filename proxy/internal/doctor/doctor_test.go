@@ -33,12 +33,16 @@ func TestNoCookieFiresAfterSamplesThatNeverSetIt(t *testing.T) {
 	if len(w) != 1 || w[0].Kind != NoCookie || !strings.Contains(w[0].Message, "set no connect.sid cookie (they set only sid, lang)") {
 		t.Fatalf("got %+v, want one no-cookie warning naming sid and lang", w)
 	}
-	if d.SamplingNew() {
-		t.Error("still sampling once settled")
+	for range Samples {
+		d.NewVisitorAnswer("connect.sid", false, none)
 	}
-	d.NewVisitorAnswer("connect.sid", false, none)
 	if n := strings.Count(log.String(), "stickiness doctor"); n != 1 {
 		t.Errorf("logged %d times, want once:\n%s", n, log.String())
+	}
+	// The app sets it at last (at a login, say): the warning clears.
+	d.NewVisitorAnswer("connect.sid", true, cookies("connect.sid=x"))
+	if w := d.Warnings(); len(w) != 0 || d.SamplingNew() {
+		t.Errorf("after an answer that sets it: got %+v (sampling %v), want no warning and sampling over", w, d.SamplingNew())
 	}
 }
 
