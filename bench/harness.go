@@ -188,10 +188,9 @@ func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
 	return nil
 }
 
-// firstVisit is a new visitor's first GET: it returns the connect.sid cookie the
-// answer sets, a session cookie, prefixed with a server id when it went through a
-// sticky proxy.
-func firstVisit(url string) (string, error) {
+// firstVisitCookies visits url as a new visitor and returns the Cookie header
+// it would send back, "name=value; ..." for each of names, which must all be set.
+func firstVisitCookies(url string, names ...string) (string, error) {
 	b := browser.New(browser.Options{})
 	defer b.CloseIdleConnections()
 	resp, _, err := b.Get(context.Background(), url, nil)
@@ -201,8 +200,21 @@ func firstVisit(url string) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 	}
-	if c, ok := b.Cookie(url, "connect.sid"); ok {
-		return c, nil
+	var pairs []string
+	for _, n := range names {
+		c, ok := b.Cookie(url, n)
+		if !ok {
+			return "", fmt.Errorf("GET %s: no %s cookie in the answer", url, n)
+		}
+		pairs = append(pairs, n+"="+c)
 	}
-	return "", fmt.Errorf("GET %s: no connect.sid cookie in the answer", url)
+	return strings.Join(pairs, "; "), nil
+}
+
+// firstVisit is a new visitor's first GET: it returns the connect.sid cookie the
+// answer sets, a session cookie, prefixed with a server id when it went through a
+// sticky proxy.
+func firstVisit(url string) (string, error) {
+	c, err := firstVisitCookies(url, "connect.sid")
+	return strings.TrimPrefix(c, "connect.sid="), err
 }

@@ -131,6 +131,9 @@ type proxyUnderTest struct {
 	// sticky gives the headers of its sticky traffic: what a returning visitor
 	// sends after a first visit through it.
 	sticky func(base string) ([]string, error)
+	// insert: it has HAProxy's insert mode, configured on /service1/ (ours and
+	// HAProxy): an insert row is measured too.
+	insert bool
 }
 
 // proxyScenario is scenario 2: our proxy and HAProxy over the same backends, the
@@ -166,11 +169,11 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 		}, map[string]string{"sticky": "service/hello/returning", "roundrobin": "service/hello/new"}},
 	}
 	proxies := []proxyUnderTest{
-		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }, prefixedCookie},
-		{"ours-std", "ours (std engine)", func(b backends) (*Server, error) { return h.ourProxyOn(ctx, "std", b) }, prefixedCookie},
-		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }, prefixedCookie},
-		{"nginx", "nginx", func(b backends) (*Server, error) { return h.nginx(ctx, b) }, hashedCookie},
-		{"caddy", "Caddy", func(b backends) (*Server, error) { return h.caddy(ctx, b) }, caddyCookie},
+		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }, prefixedCookie, true},
+		{"ours-std", "ours (std engine)", func(b backends) (*Server, error) { return h.ourProxyOn(ctx, "std", b) }, prefixedCookie, true},
+		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }, prefixedCookie, true},
+		{"nginx", "nginx", func(b backends) (*Server, error) { return h.nginx(ctx, b) }, hashedCookie, false},
+		{"caddy", "Caddy", func(b backends) (*Server, error) { return h.caddy(ctx, b) }, caddyCookie, false},
 	}
 	var out []Measurement
 	for _, set := range sets {
@@ -259,17 +262,30 @@ func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSe
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p.label, err)
 	}
+	// The insert-mode route (/service1/, the same backends), for the proxies that
+	// have HAProxy's insert mode: the proxy's own SRV cookie beside the backend's
+	// session cookie, SRV taken off on the way in.
+	inserted := ""
+	if p.insert {
+		if inserted, err = firstVisitCookies(base+"/service1/", "connect.sid", "SRV"); err != nil {
+			return nil, fmt.Errorf("%s, insert mode: %w", p.label, err)
+		}
+	}
 	var out []Measurement
 	for _, t := range []struct {
-		traffic, label string
-		run            WrkRun
+		traffic, label, direct string
+		run                    WrkRun
 	}{
-		{"sticky", "sticky", WrkRun{URL: base + "/service1", Headers: stickyHeaders}},
-		{"roundrobin", "round robin", WrkRun{URL: base + "/service2"}},
+		{"sticky", "sticky", "sticky", WrkRun{URL: base + "/service1", Headers: stickyHeaders}},
+		{"insert", "sticky insert", "sticky", WrkRun{URL: base + "/service1/", Headers: []string{"Cookie: " + inserted}}},
+		{"roundrobin", "round robin", "roundrobin", WrkRun{URL: base + "/service2"}},
 	} {
+		if t.traffic == "insert" && !p.insert {
+			continue
+		}
 		m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/" + set.key + "/" + t.traffic,
 			Label: p.label + " over " + set.label + ", " + t.label, Server: p.key,
-			Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.traffic]}, t.run, px, px)
+			Backends: set.key, Traffic: t.traffic, Direct: set.direct[t.direct]}, t.run, px, px)
 		if err != nil {
 			return out, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/h1"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
@@ -69,6 +70,7 @@ type engine interface {
 type runner struct {
 	pool     *backend.Pool
 	counters *forward.Counters
+	doctor   *doctor.Doctor
 	key      string // what the goroutines were started with
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
@@ -105,19 +107,20 @@ func (a *app) apply(cfg *config.Config) {
 		keep[sc.Name] = true
 		r := a.runners[sc.Name]
 		if r == nil {
-			r = &runner{pool: backend.NewPool(a.ids, sc.Balance), counters: new(forward.Counters)}
+			r = &runner{pool: backend.NewPool(a.ids, sc.Balance), counters: new(forward.Counters), doctor: doctor.New(sc.Name, a.logger)}
 			a.runners[sc.Name] = r
 		}
 		r.pool.SetBalance(sc.Balance)
 		hc := sc.HealthConfig(cfg.Check)
-		key := fmt.Sprintf("%v|%+v|%v", sc.Servers, hc, cfg.ResolveInterval)
+		sticky := sc.Sticky.On() || sc.Balance == backend.Source
+		key := fmt.Sprintf("%v|%+v|%v|%v", sc.Servers, hc, cfg.ResolveInterval, sticky)
 		if key != r.key {
-			a.start(sc.Name, r, sc.Servers, hc, cfg.ResolveInterval)
+			a.start(sc.Name, r, sc.Servers, hc, cfg.ResolveInterval, sticky)
 			r.key = key
 		}
 		services = append(services, &forward.Service{
-			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Cookie: sc.Cookie, NoCache: sc.NoCache,
-			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters,
+			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
+			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters, Doctor: r.doctor,
 		})
 	}
 	for name, r := range a.runners {
@@ -139,8 +142,10 @@ func (a *app) apply(cfg *config.Config) {
 }
 
 // start (re)starts the discovery and health goroutines of a service. The first
-// resolution happens before it returns, so the first request has servers.
-func (a *app) start(name string, r *runner, targets []discover.Target, hc health.Config, every time.Duration) {
+// resolution happens before it returns, so the first request has servers. For a
+// sticky service (a cookie, or balance source) the doctor's VIP check runs
+// every interval too.
+func (a *app) start(name string, r *runner, targets []discover.Target, hc health.Config, every time.Duration, sticky bool) {
 	if r.cancel != nil {
 		r.cancel()
 		r.done.Wait()
@@ -164,6 +169,40 @@ func (a *app) start(name string, r *runner, targets []discover.Target, hc health
 	checker := &health.Checker{Config: hc, Pool: r.pool, Service: name, Logger: a.logger}
 	r.done.Go(func() { w.Run(ctx, update) })
 	r.done.Go(func() { checker.Run(ctx) })
+	if !sticky {
+		r.doctor.Clear(doctor.VIP)
+		return
+	}
+	r.done.Go(func() { a.watchVIP(ctx, r.doctor, targets, every) })
+}
+
+// watchVIP runs the doctor's VIP check on the named targets at once, then every
+// interval until ctx ends, so that it fires when a swarm service appears after
+// the proxy started and clears when the name is fixed.
+func (a *app) watchVIP(ctx context.Context, d *doctor.Doctor, targets []discover.Target, every time.Duration) {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		var msgs []string
+		for _, t := range targets {
+			if msg, vip := discover.CheckVIP(ctx, a.resolver, t); vip {
+				msgs = append(msgs, msg)
+			}
+		}
+		if len(msgs) > 0 {
+			d.Set(doctor.VIP, strings.Join(msgs, "; "))
+		} else {
+			d.Clear(doctor.VIP)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // reload re-reads the configuration file; a bad file changes nothing.

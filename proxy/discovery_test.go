@@ -261,15 +261,13 @@ func get(t *testing.T, url string) string {
 
 func TestDropinWarnsOnceForEachUnsupportedSetting(t *testing.T) {
 	t.Parallel()
-	d := startDropin(t, swarmtest.Dir("extras"), map[string]string{"RSYSLOG_DESTINATION": "logs:514", "TIMEOUT": "connect 5000, tunnel 1h"})
+	d := startDropin(t, swarmtest.Dir("extras"), map[string]string{"RSYSLOG_DESTINATION": "logs:514", "TIMEOUT": "connect 5000, tunnel 1h, queue 5s"})
 	n := d.engine.Requests("/tasks")
 	eventually(t, "two more polls", func() bool { return d.engine.Requests("/tasks") >= n+2 })
 	logs := d.logs.String()
 	for _, w := range []string{
 		`RSYSLOG_DESTINATION: not supported`,
-		`TIMEOUT: \"tunnel\" is not supported`,
-		`service insert: COOKIE: \"SRV insert indirect nocache\"`,
-		`service insert: BALANCE: \"source\"`,
+		`TIMEOUT: \"queue\" is not supported`,
 		`service insert: FORCE_SSL: not supported`,
 		`service insert: SSL_CERT: not supported`,
 		`service noports: no SERVICE_PORTS: not routed`,

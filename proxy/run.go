@@ -42,6 +42,9 @@ func runReloading(ctx context.Context, args []string, getenv func(string) string
 	}
 	if set.check {
 		fmt.Fprint(stdout, cfg.Summary())
+		for _, w := range checkWarnings(ctx, cfg, nil) {
+			fmt.Fprintln(stdout, w)
+		}
 		return nil
 	}
 	if set.healthcheck {

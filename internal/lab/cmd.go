@@ -44,7 +44,7 @@ func (c *command) table() *cli.Command {
 			{Flag: "session-ttl", Env: "SESSION_TTL", DefaultText: "the services'", Usage: "every replica's SESSION_TTL, e.g. 2s", Set: cli.String(&c.SessionTTL)},
 			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "every replica's COOKIE_PATH; / is the 2018 trap", Set: cli.String(&c.CookiePath)},
 			{Flag: "balance", Env: "BALANCE", DefaultText: "roundrobin", Usage: "the proxy's balance: roundrobin or leastconn", Set: cli.String(&c.Balance)},
-			{Flag: "arms", Env: "ARMS", Default: strings.Join(ArmNames(), ","), Usage: "arms to run", Set: cli.String(&c.arms)},
+			{Flag: "arms", Env: "ARMS", Default: strings.Join(defaultArms(), ","), Usage: "arms to run, from " + strings.Join(ArmNames(), ", "), Set: cli.String(&c.arms)},
 			{Flag: "url", Env: "URL", DefaultText: "local stacks", Usage: "a deployed stack's proxy, e.g. http://127.0.0.1", Set: cli.String(&c.URL)},
 			{Flag: "bin", Env: "BIN", Default: "bin", Usage: "folder with the built binaries", Set: cli.String(&c.bin)},
 			{Flag: "out", Env: "LAB_RESULTS", Default: "lab-results", Usage: "where the report folders go", Set: cli.String(&c.out)},

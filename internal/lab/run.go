@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,15 +42,17 @@ type Settings struct {
 	// SessionTTL is every replica's SESSION_TTL (idle expiry, e.g. "2s"); empty keeps the
 	// services' default (30m). Local stacks only.
 	SessionTTL string `json:"session_ttl,omitempty"`
-	// Balance is the proxy's balance algorithm in every arm: roundrobin (empty) or
-	// leastconn. Local stacks only.
+	// Balance is the proxy's balance algorithm in every arm but the source ones:
+	// roundrobin (empty) or leastconn. Local stacks only.
 	Balance string `json:"balance,omitempty"`
 	// CookiePath is every replica's COOKIE_PATH; empty keeps the services' defaults, each
 	// its own path. Every visitor also opens service2 (same store, round robin) after
 	// each 5th page of service1, as people click around a site; "/" reproduces the 2018
 	// trap: service2's cookie replaces service1's. Local stacks only.
 	CookiePath string `json:"cookie_path,omitempty"`
-	// Arms to run, by name; nil means all three (sticky, stateless, neither).
+	// Arms to run, by name; nil means the three of the tutorial's lesson (sticky,
+	// stateless, neither). The others (insert, source, source-nat) compare the
+	// other ways to stick: ARMS=sticky,insert,source,source-nat.
 	Arms []string `json:"arms"`
 	// URL is a deployed stack's proxy, e.g. http://127.0.0.1; empty means the lab
 	// starts (and stops) a local stack per arm from BinDir.
@@ -78,23 +81,46 @@ type arm struct {
 	// stack is the local stack of the arm: service1 as the arm wants it behind the
 	// proxy (startArms adds a service2, the other page of the site).
 	stack localstack.Config
+	// ownAddress: each visitor connects from an address of its own in
+	// 127.0.0.0/8 (127.0.0.2 and up), as different clients do; otherwise every
+	// visitor comes from 127.0.0.1, as many people behind one NAT.
+	ownAddress bool
+	// extra: not one of the arms a run has by default.
+	extra bool
 }
 
-// arms are the three set-ups, in the order the report shows them.
+// arms are the set-ups, in the order the report shows them.
 var arms = []arm{
 	{"sticky", "memory sessions behind the sticky prefix cookie (the tutorial's service1)",
-		localstack.Config{Services: []localstack.Service{{Name: "service1", Sticky: true}}}},
+		localstack.Config{Services: []localstack.Service{{Name: "service1", Sticky: true}}}, false, false},
 	{"stateless", "sessions kept in a signed cookie, plain round robin",
-		localstack.Config{Store: "cookie", Services: []localstack.Service{{Name: "service1"}}}},
+		localstack.Config{Store: "cookie", Services: []localstack.Service{{Name: "service1"}}}, false, false},
 	{"neither", "memory sessions, plain round robin: the mistake the tutorial prevents",
-		localstack.Config{Services: []localstack.Service{{Name: "service1"}}}},
+		localstack.Config{Services: []localstack.Service{{Name: "service1"}}}, false, false},
+	{"insert", "memory sessions behind the proxy's own cookie (cookie SRV insert indirect nocache)",
+		localstack.Config{Services: []localstack.Service{{Name: "service1", Sticky: true, Cookie: "SRV insert indirect nocache"}}}, false, true},
+	{"source", "memory sessions, balance source, every visitor from its own address",
+		localstack.Config{Services: []localstack.Service{{Name: "service1", Balance: "source"}}}, true, true},
+	{"source-nat", "memory sessions, balance source, every visitor behind one NAT address",
+		localstack.Config{Services: []localstack.Service{{Name: "service1", Balance: "source"}}}, false, true},
 }
 
-// ArmNames lists the arms in report order.
+// ArmNames lists every arm in report order.
 func ArmNames() []string {
 	var names []string
 	for _, a := range arms {
 		names = append(names, a.name)
+	}
+	return names
+}
+
+// defaultArms are the arms of a run that names none: the tutorial's lesson.
+func defaultArms() []string {
+	var names []string
+	for _, a := range arms {
+		if !a.extra {
+			names = append(names, a.name)
+		}
 	}
 	return names
 }
@@ -125,7 +151,7 @@ func (s Settings) WithDefaults() Settings {
 		s.Replicas = 2
 	}
 	if s.Arms == nil {
-		s.Arms = ArmNames()
+		s.Arms = defaultArms()
 	}
 	if s.Events == nil {
 		s.Events = []string{}
@@ -301,7 +327,9 @@ func startArms(ctx context.Context, cfg Config) ([]*target, error) {
 		sc := a.stack
 		sc.Services = slices.Clone(sc.Services)
 		for j := range sc.Services {
-			sc.Services[j].Balance = cfg.Balance
+			if sc.Services[j].Balance == "" {
+				sc.Services[j].Balance = cfg.Balance
+			}
 			if cfg.SessionTTL != "" {
 				sc.Services[j].Env = append(slices.Clone(sc.Services[j].Env), "SESSION_TTL="+cfg.SessionTTL)
 			}
@@ -434,7 +462,13 @@ func (l *load) worker(w int) {
 		if !ok {
 			return
 		}
-		v := newVisitor(id, l.t.url, l.transport)
+		var transport http.RoundTripper = l.transport
+		var own *http.Transport
+		if l.t.arm.ownAddress {
+			own = ownTransport(id)
+			transport = own
+		}
+		v := newVisitor(id, l.t.url, transport)
 		for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
 			if seq > 1 && !think(ctx, cfg.ThinkMS) {
 				break
@@ -448,7 +482,20 @@ func (l *load) worker(w int) {
 				cfg.OnAnswer(l.t.arm.name)
 			}
 		}
+		if own != nil {
+			own.CloseIdleConnections()
+		}
 	}
+}
+
+// ownTransport is the connections of visitor id from an address of its own,
+// 127.0.0.2 and up (every address of 127.0.0.0/8 is the loopback's), so that
+// balance source sees different clients.
+func ownTransport(id int) *http.Transport {
+	n := id % (250 * 250)
+	local := &net.TCPAddr{IP: net.IPv4(127, 0, byte(n/250), byte(2+n%250))}
+	d := &net.Dialer{LocalAddr: local, Timeout: 5 * time.Second}
+	return &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second, DisableCompression: true}
 }
 
 // answers are every worker's answers, by visitor and request number; call it once

@@ -58,8 +58,10 @@ func missingArm(name string) string {
 		return "no stateless arm: deploy the stack with STORE=cookie (make stack-deploy STORE=cookie) and run the lab again to measure it"
 	case "sticky":
 		return "no sticky arm: deploy the stack with the default STORE=memory (make stack-deploy) and run the lab again to measure it"
+	case "neither":
+		return "no neither arm: no page of this stack loses counts (the tutorial's /service2 does, with 2 or more replicas)"
 	}
-	return "no neither arm: no page of this stack loses counts (the tutorial's /service2 does, with 2 or more replicas)"
+	return "no " + name + " arm: the deployed stack has none; it runs on the local stacks only (make lab ARMS=" + name + ")"
 }
 
 // probeVisits is how many times probe visits a page.

@@ -33,8 +33,11 @@ type Service struct {
 	Binary string
 	// Replicas is how many processes to start; 0 means Config.Replicas.
 	Replicas int
-	// Sticky puts HAProxy's `cookie connect.sid prefix nocache` on the service's route.
+	// Sticky puts a cookie rule on the service's route: Cookie, or HAProxy's
+	// `cookie connect.sid prefix nocache` when Cookie is empty.
 	Sticky bool
+	// Cookie is the rule of a Sticky service, e.g. "SRV insert indirect nocache".
+	Cookie string
 	// Balance is the proxy's balance algorithm; empty means roundrobin.
 	Balance string
 	// Env is added to every replica's environment (KEY=value), after the stack's own.
@@ -361,7 +364,11 @@ func (s *Stack) writeProxyConfig() error {
 		fmt.Fprintf(&b, "    virtual_host: \"*/%s, */%s/*\"\n", svc.Name, svc.Name)
 		fmt.Fprintf(&b, "    servers: %q\n", strings.Join(addrs, ", "))
 		if svc.Sticky {
-			fmt.Fprintf(&b, "    cookie: \"connect.sid prefix nocache\"\n")
+			rule := svc.Cookie
+			if rule == "" {
+				rule = "connect.sid prefix nocache"
+			}
+			fmt.Fprintf(&b, "    cookie: %q\n", rule)
 		}
 		if svc.Balance != "" {
 			fmt.Fprintf(&b, "    balance: %s\n", svc.Balance)

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +104,35 @@ func TestTutorial(t *testing.T) {
 	t.Run("bad input through the proxy", func(t *testing.T) {
 		badInput(t, s)
 	})
+
+	t.Run("the stickiness doctor finds nothing wrong with the tutorial", func(t *testing.T) {
+		// Enough new visitors of service1 for its no-cookie check to settle.
+		for range 25 {
+			newVisitor(t, s.URL(), true).get(t, "/service1")
+			newVisitor(t, s.URL(), true).get(t, "/service2")
+		}
+		if w := doctorLines(t, s); len(w) != 0 {
+			t.Errorf("got %q, want no warning line in /stats?format=text", w)
+		}
+	})
+}
+
+// doctorLines are the stickiness doctor's "warning ..." lines of the proxy's /stats text.
+func doctorLines(t *testing.T, s *localstack.Stack) []string {
+	t.Helper()
+	resp, err := http.Get(s.AdminURL() + "/stats?format=text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, "warning ") {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
 }
 
 // sameKeys reports whether m has exactly the keys in want.
@@ -160,6 +191,15 @@ func TestCookiePathTrap(t *testing.T) {
 			v.get(t, "/service2")
 			if a, _ := v.get(t, "/service1"); a.Visits != tc.wantAfter {
 				t.Fatalf("service1 after a visit to service2: got visits %d, want %d", a.Visits, tc.wantAfter)
+			}
+			// The stickiness doctor names the trap, and only the trap.
+			w := doctorLines(t, s)
+			trap := len(w) == 1 && strings.HasPrefix(w[0], "warning service2 cookie-path it sets connect.sid, the sticky cookie of service1, on Path=/,")
+			if tc.cookiePath == "/" && !trap {
+				t.Errorf("with COOKIE_PATH=/: got doctor lines %q, want the cookie-path warning on service2", w)
+			}
+			if tc.cookiePath == "" && len(w) != 0 {
+				t.Errorf("got doctor lines %q, want none", w)
 			}
 		})
 	}

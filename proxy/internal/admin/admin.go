@@ -23,8 +23,10 @@
 //	  "services": [{
 //	    "name": "service1",
 //	    "cookie": "connect.sid",            // "" when not sticky
+//	    "mode": "prefix",                   // prefix, insert or rewrite (absent when not sticky)
+//	    "rule": "connect.sid prefix nocache", // the cookie rule in HAProxy's words (absent when not sticky)
 //	    "nocache": true,
-//	    "balance": "roundrobin",            // or "leastconn"
+//	    "balance": "roundrobin",            // roundrobin, static-rr, leastconn or source
 //	    "available": 2,                     // servers taking new requests
 //	    "servers": [{
 //	      "id": "xcspayso7h",               // the cookie prefix
@@ -38,6 +40,11 @@
 //	    "responses": {"1xx": 0, "2xx": 42, "3xx": 0, "4xx": 0, "5xx": 0, "other": 0}
 //	                                        // other: no whole answer (the client left, or the
 //	                                        // server died in the middle of the body)
+//	  }],
+//	  "warnings": [{                        // the stickiness doctor (package doctor); [] when none
+//	    "service": "service1",
+//	    "kind": "vip",                      // vip, no-cookie or cookie-path
+//	    "message": "servers \"service1:8080\" is the swarm service's virtual IP ..."
 //	  }]
 //	}
 //
@@ -50,13 +57,18 @@
 // i += 2) if ($i == "available") ...):
 //
 //	proxy version dev engine fast connections 3 rejected_maxconn 0 rejected_maxconn_per_ip 0
-//	service service1 available 2 servers 2 cookie connect.sid balance roundrobin
+//	service service1 available 2 servers 2 cookie connect.sid balance roundrobin mode prefix
 //	server service1 xcspayso7h up address 10.0.1.5:8080 active 0 requests 42 failures 1
 //	server service1 mnb3kq7d2f down address 10.0.1.6:8080 active 0 requests 7 failures 3
-//	service service2 available 2 servers 2 cookie - balance roundrobin
+//	service service2 available 2 servers 2 cookie - balance roundrobin mode -
 //	...
+//	warning service1 vip servers "service1:8080" is the swarm service's virtual IP ...
 //
-// cookie is "-" for a service that is not sticky; state is up, down or draining.
+// after the services and servers, one warning line per condition of the
+// stickiness doctor that holds: the service, the kind (vip, no-cookie,
+// cookie-path), then the message, which does hold blanks (the rest of the line).
+//
+// cookie and mode are "-" for a service that is not sticky; state is up, down or draining.
 package admin
 
 import (
@@ -76,6 +88,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 )
 
@@ -178,12 +191,16 @@ type Stats struct {
 	Rejected    map[string]uint64 `json:"rejected,omitempty"` // connections refused, by reason
 	Routes      []forward.Route   `json:"routes"`
 	Services    []ServiceStats    `json:"services"`
+	// Warnings are the stickiness doctor's conditions that hold now.
+	Warnings []doctor.Warning `json:"warnings"`
 }
 
 // ServiceStats is one service in Stats.
 type ServiceStats struct {
 	Name      string            `json:"name"`
 	Cookie    string            `json:"cookie"`
+	Mode      string            `json:"mode,omitempty"` // prefix, insert or rewrite; "" when not sticky
+	Rule      string            `json:"rule,omitempty"` // the whole cookie rule, in HAProxy's words
 	NoCache   bool              `json:"nocache"`
 	Balance   string            `json:"balance"`
 	Available int               `json:"available"`
@@ -226,13 +243,20 @@ func (a *admin) Snapshot() Stats {
 		st.Rejected = a.o.Rejected()
 	}
 	st.Services = []ServiceStats{}
+	st.Warnings = []doctor.Warning{}
 	for _, s := range t.Services() {
+		if s.Doctor != nil {
+			st.Warnings = append(st.Warnings, s.Doctor.Warnings()...)
+		}
 		ss := ServiceStats{
-			Name: s.Name, Cookie: s.Cookie, NoCache: s.NoCache, Balance: s.Pool.Balance().String(),
+			Name: s.Name, Cookie: s.Sticky.Name, NoCache: s.Sticky.NoCache, Balance: s.Pool.Balance().String(),
 			Available: s.Pool.Available(),
 			Servers:   []ServerStats{},
 			Sticky:    StickyStats{Hits: s.Counters.Hits.Load(), New: s.Counters.New.Load(), Rebalanced: s.Counters.Rebalanced.Load()},
 			Responses: map[string]uint64{},
+		}
+		if s.Sticky.On() {
+			ss.Mode, ss.Rule = s.Sticky.Mode.String(), s.Sticky.String()
 		}
 		for i, c := range classes {
 			ss.Responses[c] = s.Counters.Responses[i].Load()
@@ -285,12 +309,15 @@ func (st Stats) WriteText(w io.Writer) error {
 		if cookie == "" {
 			cookie = "-"
 		}
-		fmt.Fprintf(bw, "service %s available %d servers %d cookie %s balance %s\n",
-			s.Name, s.Available, len(s.Servers), cookie, s.Balance)
+		fmt.Fprintf(bw, "service %s available %d servers %d cookie %s balance %s mode %s\n",
+			s.Name, s.Available, len(s.Servers), cookie, s.Balance, orDash(s.Mode))
 		for _, sv := range s.Servers {
 			fmt.Fprintf(bw, "server %s %s %s address %s active %d requests %d failures %d\n",
 				s.Name, sv.ID, sv.State, sv.Address, sv.Active, sv.Requests, sv.Failures)
 		}
+	}
+	for _, w := range st.Warnings {
+		fmt.Fprintf(bw, "warning %s %s %s\n", w.Service, w.Kind, strings.Join(strings.Fields(w.Message), " "))
 	}
 	return bw.Flush()
 }
@@ -319,6 +346,8 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee
 .up{background:#dfd}.down{background:#fdd}.draining{background:#ffd}
 </style></head><body>
 <h1>proxy stats</h1>
+{{range .Warnings}}<p style="background:#fdd;padding:.5em"><b>{{.Service}}: {{.Kind}}</b>: {{.Message}}</p>
+{{end}}
 <p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
 <h2>routes</h2>
 <table><tr><th>rule</th><th>service</th></tr>
@@ -326,7 +355,7 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee
 {{end}}</table>
 {{range .Services}}
 <h2>{{.Name}}</h2>
-<p>balance {{.Balance}}{{if .Cookie}}, sticky cookie <code>{{.Cookie}}</code> prefix{{if .NoCache}} nocache{{end}}: {{.Sticky.Hits}} hits, {{.Sticky.New}} new, {{.Sticky.Rebalanced}} rebalanced{{end}}.
+<p>balance {{.Balance}}{{if .Cookie}}, sticky cookie <code>{{.Rule}}</code>: {{.Sticky.Hits}} hits, {{.Sticky.New}} new, {{.Sticky.Rebalanced}} rebalanced{{end}}.
 Responses: {{range $k, $v := .Responses}}{{$k}} {{$v}} {{end}}</p>
 <table><tr><th>id</th><th>address</th><th>state</th><th>active</th><th>requests</th><th>failures</th></tr>
 {{range .Servers}}<tr class="{{.State}}"><td><code>{{.ID}}</code></td><td>{{.Address}}</td><td>{{.State}}</td><td>{{.Active}}</td><td>{{.Requests}}</td><td>{{.Failures}}</td></tr>

@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // setup runs a proxy with one sticky service over one real server, sends it
@@ -26,7 +27,7 @@ func setup(t *testing.T, auth string) (adminURL string, svc *forward.Service, sr
 	t.Cleanup(srv.Close)
 	pool := backend.NewPool(backend.NewIDs([]byte("k")), backend.RoundRobin)
 	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
-	svc = &forward.Service{Name: "service1", VirtualHost: "*/service1", Cookie: "connect.sid", NoCache: true, Pool: pool}
+	svc = &forward.Service{Name: "service1", VirtualHost: "*/service1", Sticky: sticky.Rule{Name: "connect.sid", NoCache: true}, Pool: pool}
 	tb, err := forward.NewTable([]*forward.Service{svc})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +128,7 @@ func TestStatsTextIsOneLinePerServiceAndServer(t *testing.T) {
 	}
 	id := svc.Pool.Backends()[0].ID()
 	want := "proxy version test engine -\n" +
-		"service service1 available 1 servers 1 cookie connect.sid balance roundrobin\n" +
+		"service service1 available 1 servers 1 cookie connect.sid balance roundrobin mode prefix\n" +
 		"server service1 " + id + " up address " + strings.TrimPrefix(srv.URL, "http://") + " active 0 requests 3 failures 0\n"
 	if body != want {
 		t.Errorf("got\n%s\nwant\n%s", body, want)
@@ -148,7 +149,7 @@ func TestStatsTextSaysDashForNoCookieAndShowsDownServers(t *testing.T) {
 	t.Cleanup(ad.Close)
 	_, _, body := get(t, ad.URL+"/stats?format=text")
 	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
-	if len(lines) != 4 || lines[0] != "proxy version - engine -" || lines[1] != "service service2 available 1 servers 2 cookie - balance leastconn" ||
+	if len(lines) != 4 || lines[0] != "proxy version - engine -" || lines[1] != "service service2 available 1 servers 2 cookie - balance leastconn mode -" ||
 		!strings.HasPrefix(lines[2], "server service2 "+pool.Backends()[0].ID()+" up address 127.0.0.1:1 ") ||
 		!strings.HasPrefix(lines[3], "server service2 "+pool.Backends()[1].ID()+" down address 127.0.0.1:2 ") {
 		t.Errorf("got\n%s", body)

@@ -34,11 +34,13 @@ var (
 		"Client connections open now.", nil, nil)
 	descRejected = prometheus.NewDesc("proxy_client_connections_rejected_total",
 		"Client connections refused at once (503, or 429 for one address over maxconn_per_ip), by reason.", []string{"reason"}, nil)
+	descWarning = prometheus.NewDesc("proxy_doctor_warning",
+		"1 for each condition of the stickiness doctor that holds (kind: vip, no-cookie, cookie-path); /stats says what to do.", []string{"service", "kind"}, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServerUp, descServerState, descActive, descRequests, descFailures,
-		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected} {
+		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected, descWarning} {
 		ch <- d
 	}
 }
@@ -72,13 +74,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(b.Failures()), s.Name, id)
 		}
 		ch <- prometheus.MustNewConstMetric(descAvailable, prometheus.GaugeValue, float64(s.Pool.Available()), s.Name)
-		if s.Cookie != "" {
+		if s.Sticky.On() {
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Hits.Load()), s.Name, "hit")
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.New.Load()), s.Name, "new")
 			ch <- prometheus.MustNewConstMetric(descSticky, prometheus.CounterValue, float64(s.Counters.Rebalanced.Load()), s.Name, "rebalanced")
 		}
 		for i, class := range classes {
 			ch <- prometheus.MustNewConstMetric(descResponses, prometheus.CounterValue, float64(s.Counters.Responses[i].Load()), s.Name, class)
+		}
+		if s.Doctor != nil {
+			for _, w := range s.Doctor.Warnings() {
+				ch <- prometheus.MustNewConstMetric(descWarning, prometheus.GaugeValue, 1, s.Name, string(w.Kind))
+			}
 		}
 		buckets, count, sum := s.Counters.Duration.Snapshot()
 		ch <- prometheus.MustNewConstHistogram(descDuration, count, sum, buckets, s.Name)

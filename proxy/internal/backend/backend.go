@@ -10,6 +10,7 @@ package backend
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -135,28 +136,46 @@ func (b *Backend) Failures() uint64 { return b.failures.Load() }
 // Balance is how a Pool picks among its available servers.
 type Balance int32
 
-// The balancing algorithms, named as in HAProxy.
+// The balancing algorithms, named as in HAProxy (and dockercloud's BALANCE).
 const (
-	RoundRobin Balance = iota
-	LeastConn
+	RoundRobin Balance = iota // in turn, over the available servers
+	LeastConn                 // fewest requests in flight; ties in turn
+	// Source hashes the client's address onto a consistent-hash ring
+	// (HAProxy `balance source` with `hash-type consistent`): a client keeps
+	// its server while that server is available, and removing one of N
+	// servers moves only the clients it had, about 1/N of them.
+	Source
+	// StaticRR takes the servers in their fixed order, skipping the
+	// unavailable ones, whose turn goes to the next (HAProxy static-rr).
+	StaticRR
 )
 
 func (b Balance) String() string {
-	if b == LeastConn {
+	switch b {
+	case LeastConn:
 		return "leastconn"
+	case Source:
+		return "source"
+	case StaticRR:
+		return "static-rr"
 	}
 	return "roundrobin"
 }
 
-// ParseBalance reads "roundrobin" or "leastconn" ("" is roundrobin).
+// ParseBalance reads dockercloud's BALANCE values that the proxy implements:
+// roundrobin ("" too), static-rr, leastconn and source.
 func ParseBalance(s string) (Balance, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "roundrobin":
 		return RoundRobin, nil
 	case "leastconn":
 		return LeastConn, nil
+	case "source":
+		return Source, nil
+	case "static-rr":
+		return StaticRR, nil
 	}
-	return 0, fmt.Errorf("%q is not supported; write roundrobin or leastconn", s)
+	return 0, fmt.Errorf("%q is not supported; write roundrobin, static-rr, leastconn or source", s)
 }
 
 // Pool is the set of servers of one service. The zero value is not usable;
@@ -173,6 +192,7 @@ type Pool struct {
 type snapshot struct {
 	all  []*Backend // sorted by address; includes down and draining ones
 	byID map[string]*Backend
+	ring []point // the consistent-hash ring of Source, sorted by hash
 }
 
 // NewPool makes an empty pool naming its servers with ids.
@@ -248,6 +268,7 @@ func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
 	for _, b := range next.all {
 		next.byID[b.id] = b
 	}
+	next.ring = buildRing(next.all)
 	p.snap.Store(next)
 	return joined, leaving
 }
@@ -278,16 +299,37 @@ func (p *Pool) Prune() (gone []*Backend) {
 		next.all = append(next.all, b)
 		next.byID[b.id] = b
 	}
+	next.ring = buildRing(next.all)
 	p.snap.Store(next)
 	return gone
 }
 
 // Pick chooses an available server that is not in tried, by the pool's
-// balance algorithm. It returns false when there is none.
-func (p *Pool) Pick(tried ...*Backend) (*Backend, bool) {
-	all := p.snap.Load().all
+// balance algorithm. It returns false when there is none. Source, which needs
+// the client's address, treats every caller of Pick as one client: use PickFor.
+func (p *Pool) Pick(tried ...*Backend) (*Backend, bool) { return p.PickFor(netip.Addr{}, tried...) }
+
+// PickFor is Pick for a request of the client at address client (the
+// balance source key; the other algorithms ignore it). It allocates nothing.
+func (p *Pool) PickFor(client netip.Addr, tried ...*Backend) (*Backend, bool) {
+	snap := p.snap.Load()
+	all := snap.all
 	ok := func(b *Backend) bool { return b.Available() && !slices.Contains(tried, b) }
-	if Balance(p.balance.Load()) == LeastConn {
+	switch Balance(p.balance.Load()) {
+	case Source:
+		return snap.onRing(clientHash(client), ok)
+	case StaticRR:
+		if len(all) == 0 {
+			return nil, false
+		}
+		k := int((p.rr.Add(1) - 1) % uint64(len(all)))
+		for i := range all {
+			if b := all[(k+i)%len(all)]; ok(b) {
+				return b, true
+			}
+		}
+		return nil, false
+	case LeastConn:
 		// Fewest requests in flight; ties go round robin, as HAProxy does.
 		start := int(p.rr.Add(1) % uint64(max(len(all), 1)))
 		var best *Backend

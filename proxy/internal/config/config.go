@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -21,6 +22,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // Config is the proxy's configuration file, with dockercloud/haproxy's
@@ -45,7 +47,10 @@ type Config struct {
 	// DiscoveryDocker (the swarm, through the Docker Engine API: Services is empty
 	// here and filled by the proxy as the swarm changes).
 	Discovery string
-	Services  []Service
+	// TrustedProxies: trusted_proxies: "10.0.0.0/8, 127.0.0.1": peers whose last
+	// X-Forwarded-For hop is the client's address for balance source.
+	TrustedProxies []netip.Prefix
+	Services       []Service
 }
 
 // The values of discovery:.
@@ -80,8 +85,7 @@ type Service struct {
 	VirtualHost       string            // virtual_host: "*/NAME, */NAME/*"
 	VirtualHostWeight int               // virtual_host_weight: 0; higher weights' rules are tried first
 	Servers           []discover.Target // servers: "tasks.NAME:8080" or a list
-	Cookie            string            // cookie: "connect.sid prefix nocache" -> "connect.sid"
-	NoCache           bool              //   ... nocache
+	Sticky            sticky.Rule       // cookie: "connect.sid prefix nocache" (zero: not sticky)
 	Balance           backend.Balance   // balance: roundrobin
 	HealthCheck       string            // health_check: "" (TCP connect) or "/healthz"
 	Check             health.Config     // check: this service's own; zero fields take the file's check:
@@ -223,6 +227,8 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 				p.errorf(v, "discovery: %q: write file (the services: of this file) or docker (the swarm's services, from the Docker Engine API)", d)
 			}
 			discoveryNode = v
+		case "trusted_proxies":
+			cfg.TrustedProxies = p.prefixes(v, key)
 		case "services":
 			services = v
 		}
@@ -247,7 +253,7 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "trusted_proxies", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "body", "write", "tunnel"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
 	serviceKeys = []string{"virtual_host", "virtual_host_weight", "servers", "cookie", "balance", "health_check", "check"}
@@ -351,31 +357,39 @@ func (p *parser) servers(v *yaml.Node, where, service string) ([]discover.Target
 	return t, strings.Join(entries, ", ")
 }
 
-// parseCookie reads HAProxy's "NAME prefix [nocache]".
-func parseCookie(s string) (name string, nocache bool, err error) {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return "", false, errors.New(`empty; write "connect.sid prefix nocache" or leave cookie out`)
-	}
-	name = f[0]
-	if err := cli.CheckCookieName(name); err != nil {
-		return "", false, err
-	}
-	prefix := false
-	for _, w := range f[1:] {
-		switch strings.ToLower(w) {
-		case "prefix":
-			prefix = true
-		case "nocache":
-			nocache = true
-		default:
-			return "", false, fmt.Errorf("%q is not supported: only HAProxy's prefix mode is (the backend's own cookie carries the server id); write %q", w, name+" prefix nocache")
+// parseCookie reads HAProxy's (and dockercloud's COOKIE) "NAME prefix|insert|rewrite
+// [options]" (see sticky.ParseRule).
+func parseCookie(s string) (sticky.Rule, error) { return sticky.ParseRule(s) }
+
+// prefixes reads a list of addresses and CIDR prefixes, a string ("10.0.0.0/8,
+// 127.0.0.1") or a YAML list; an address is a prefix of its own length.
+func (p *parser) prefixes(v *yaml.Node, key string) []netip.Prefix {
+	var entries []string
+	if v.Kind == yaml.SequenceNode {
+		for _, e := range v.Content {
+			entries = append(entries, p.str(e, key))
 		}
+	} else {
+		entries = strings.Split(p.str(v, key), ",")
 	}
-	if !prefix {
-		return "", false, fmt.Errorf("no mode; write %q (HAProxy prefix mode)", name+" prefix nocache")
+	var out []netip.Prefix
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(e); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		pf, err := netip.ParsePrefix(e)
+		if err != nil {
+			p.errorf(v, "%s: %q is not an address or a prefix such as 10.0.0.0/8", key, e)
+			continue
+		}
+		out = append(out, pf.Masked())
 	}
-	return name, nocache, nil
+	return out
 }
 
 // parser collects every problem of a file, each with its line.
@@ -602,11 +616,8 @@ func (c *Config) Summary() string {
 			fmt.Fprintf(&b, " (resolved every %v)", c.ResolveInterval)
 		}
 		fmt.Fprintf(&b, "; balance %v", s.Balance)
-		if s.Cookie != "" {
-			fmt.Fprintf(&b, "; sticky cookie %s prefix", s.Cookie)
-			if s.NoCache {
-				b.WriteString(" nocache")
-			}
+		if s.Sticky.On() {
+			fmt.Fprintf(&b, "; sticky cookie %s", s.Sticky)
 		}
 		if s.HealthCheck != "" {
 			fmt.Fprintf(&b, "; check GET %s", s.HealthCheck)

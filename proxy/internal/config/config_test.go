@@ -1,11 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 func TestTutorialConfig(t *testing.T) {
@@ -18,10 +20,10 @@ func TestTutorialConfig(t *testing.T) {
 		t.Fatalf("got %+v", cfg)
 	}
 	s1, s2 := cfg.Services[0], cfg.Services[1]
-	if s1.Name != "service1" || s1.Cookie != "connect.sid" || !s1.NoCache || s1.HealthCheck != "/healthz" || s1.Balance != backend.RoundRobin {
+	if s1.Name != "service1" || s1.Sticky.Name != "connect.sid" || !s1.Sticky.NoCache || s1.Sticky.Mode != sticky.ModePrefix || s1.HealthCheck != "/healthz" || s1.Balance != backend.RoundRobin {
 		t.Errorf("service1 %+v", s1)
 	}
-	if s2.Name != "service2" || s2.Cookie != "" || len(s2.Servers) != 1 || s2.Servers[0].Host != "tasks.service2" {
+	if s2.Name != "service2" || s2.Sticky.On() || len(s2.Servers) != 1 || s2.Servers[0].Host != "tasks.service2" {
 		t.Errorf("service2 %+v", s2)
 	}
 	// The defaults dockercloud/haproxy had.
@@ -71,9 +73,12 @@ func TestBadConfigsSayFileLineAndFix(t *testing.T) {
 		{"unknown service key", "services:\n  service1:\n    servers: \"a:1\"\n    cookei: x\n", `proxy.yaml:4: unknown key services.service1.cookei; did you mean "cookie"?`},
 		{"servers without port", "services:\n  service1:\n    servers: tasks.service1\n", `proxy.yaml:3: services.service1.servers: "tasks.service1" has no port; write host:port`},
 		{"servers missing", "services:\n  service1:\n    cookie: \"connect.sid prefix\"\n", `proxy.yaml:2: service service1: servers is missing; write servers: "tasks.service1:8080"`},
-		{"insert mode", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: \"SRV insert indirect\"\n", `proxy.yaml:4: services.service1.cookie: "insert" is not supported`},
+		{"rewrite with indirect, refused as HAProxy does", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: \"SRV rewrite indirect\"\n", `proxy.yaml:4: services.service1.cookie: cookie 'rewrite' and 'indirect' modes are incompatible`},
+		{"two modes", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: \"SRV insert prefix\"\n", `proxy.yaml:4: services.service1.cookie: cookie 'rewrite', 'insert' and 'prefix' modes are incompatible`},
+		{"preserve alone", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: \"SRV rewrite preserve\"\n", `proxy.yaml:4: services.service1.cookie: cookie 'preserve' requires at least 'insert' or 'indirect'`},
 		{"cookie without mode", "services:\n  service1:\n    servers: \"a:1\"\n    cookie: connect.sid\n", `proxy.yaml:4: services.service1.cookie: no mode; write "connect.sid prefix nocache"`},
-		{"bad balance", "services:\n  service1:\n    servers: \"a:1\"\n    balance: source\n", `proxy.yaml:4: services.service1.balance: "source" is not supported; write roundrobin or leastconn`},
+		{"bad balance", "services:\n  service1:\n    servers: \"a:1\"\n    balance: uri\n", `proxy.yaml:4: services.service1.balance: "uri" is not supported; write roundrobin, static-rr, leastconn or source`},
+		{"bad trusted proxy", "trusted_proxies: \"10.0.0.0/8, proxy1\"\n" + svc, `proxy.yaml:1: trusted_proxies: "proxy1" is not an address or a prefix`},
 		{"bad duration", "timeout:\n  connect: soon\n" + svc, `proxy.yaml:2: timeout.connect: "soon" is not a duration`},
 		{"zero interval", "check:\n  interval: 0\n" + svc, `proxy.yaml:2: check.interval: "0" must be more than 0`},
 		{"bad maxconn", "maxconn: lots\n" + svc, `proxy.yaml:1: maxconn: "lots" is not a whole number`},
@@ -146,6 +151,35 @@ func TestAServiceCanHaveItsOwnCheckAndWeight(t *testing.T) {
 	}
 	if a.VirtualHostWeight != 5 || !strings.Contains(cfg.Summary(), "virtual_host_weight 5") {
 		t.Errorf("weight %d; summary:\n%s", a.VirtualHostWeight, cfg.Summary())
+	}
+}
+
+func TestStickyModesAndBalances(t *testing.T) {
+	t.Parallel()
+	cfg, err := Parse("p.yaml", []byte(`trusted_proxies: ["10.0.0.0/8", "127.0.0.1"]
+services:
+  web: {servers: "a:1", cookie: "SRV insert indirect nocache httponly maxidle 30m", balance: static-rr}
+  api: {servers: "b:1", cookie: "JSESSIONID rewrite"}
+  ws: {servers: "c:1", balance: source}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, api, ws := cfg.Services[0], cfg.Services[1], cfg.Services[2]
+	if web.Sticky.Mode != sticky.ModeInsert || !web.Sticky.Indirect || !web.Sticky.HTTPOnly || web.Sticky.MaxIdle != 30*time.Minute || web.Balance != backend.StaticRR {
+		t.Errorf("web: got %+v", web)
+	}
+	if api.Sticky.Mode != sticky.ModeRewrite || api.Sticky.Name != "JSESSIONID" {
+		t.Errorf("api: got %+v", api.Sticky)
+	}
+	if ws.Sticky.On() || ws.Balance != backend.Source {
+		t.Errorf("ws: got %+v", ws)
+	}
+	if got := fmt.Sprint(cfg.TrustedProxies); got != "[10.0.0.0/8 127.0.0.1/32]" {
+		t.Errorf("trusted_proxies: got %s, want [10.0.0.0/8 127.0.0.1/32]", got)
+	}
+	if sum := cfg.Summary(); !strings.Contains(sum, "sticky cookie SRV insert indirect nocache httponly maxidle 1800s") || !strings.Contains(sum, "balance source") {
+		t.Errorf("summary:\n%s", sum)
 	}
 }
 

@@ -39,17 +39,18 @@ func (s *Service) SetVirtualHostWeight(v string) error {
 	return nil
 }
 
-// SetCookie reads a cookie (COOKIE) such as "connect.sid prefix nocache".
+// SetCookie reads a cookie (COOKIE) such as "connect.sid prefix nocache" or "SRV
+// insert indirect nocache": HAProxy's cookie rule in any of its modes.
 func (s *Service) SetCookie(spec string) error {
-	name, nocache, err := parseCookie(spec)
+	rule, err := parseCookie(spec)
 	if err != nil {
 		return err
 	}
-	s.cookieRaw, s.Cookie, s.NoCache = spec, name, nocache
+	s.cookieRaw, s.Sticky = spec, rule
 	return nil
 }
 
-// SetBalance reads a balance (BALANCE): roundrobin or leastconn.
+// SetBalance reads a balance (BALANCE): roundrobin, leastconn, source or static-rr.
 func (s *Service) SetBalance(v string) error {
 	b, err := backend.ParseBalance(v)
 	if err != nil {

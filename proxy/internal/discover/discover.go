@@ -175,3 +175,37 @@ func (w *Watcher) log() *slog.Logger {
 	}
 	return w.Logger
 }
+
+// CheckVIP reports whether the servers entry t names a swarm service's
+// virtual IP rather than its tasks: t's name resolves to exactly one address
+// while "tasks.<name>" resolves to other addresses. Behind a VIP every request
+// reaches a replica chosen by the swarm's own balancer, so no proxy can keep a
+// visitor on one replica. The message says what to write instead. IP literals,
+// localhost and names already starting with "tasks." are never a VIP.
+func CheckVIP(ctx context.Context, res Resolver, t Target) (string, bool) {
+	if t.Static() || strings.HasPrefix(strings.ToLower(t.Host), "tasks.") {
+		return "", false
+	}
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	lookup := func(name string) []string {
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		ips, err := res.LookupHost(lctx, name)
+		if err != nil {
+			return nil
+		}
+		return ips
+	}
+	vip := lookup(t.Host)
+	if len(vip) != 1 {
+		return "", false
+	}
+	tasks := lookup("tasks." + t.Host)
+	if len(tasks) == 0 || slices.Contains(tasks, vip[0]) {
+		return "", false
+	}
+	return fmt.Sprintf("servers %q is the swarm service's virtual IP (%s), which hides its %d tasks (tasks.%s): stickiness is impossible; use servers: \"tasks.%s:%s\"",
+		t.String(), vip[0], len(tasks), t.Host, t.Host, t.Port), true
+}

@@ -3,9 +3,13 @@ package forward
 import (
 	"bytes"
 	"log/slog"
+	"net/netip"
+	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // What both engines share of a request's outcome: the sticky verdict, the
@@ -17,7 +21,7 @@ import (
 // none), hadID whether the request carried any id at all.
 func Outcome(svc *Service, pinned, b *backend.Backend, hadID bool) Sticky {
 	switch {
-	case svc.Cookie == "":
+	case !svc.Sticky.On():
 		return StickyNone
 	case pinned != nil && pinned == b:
 		return StickyHit
@@ -25,6 +29,63 @@ func Outcome(svc *Service, pinned, b *backend.Backend, hadID bool) Sticky {
 		return StickyRebalanced
 	}
 	return StickyNew
+}
+
+// Pin is what a request's sticky cookies say, read from its Cookie headers one
+// by one with Read (the zero value has read none).
+type Pin struct {
+	// Server is the server named by the first id that names an available
+	// one; nil: none does.
+	Server *backend.Backend
+	// HadID says some cookie carried an id that has not expired (an expired
+	// one counts as absent, as in HAProxy).
+	HadID bool
+	// Dates are the dates of the last such cookie (insert mode with maxidle or
+	// maxlife), for the refresh of the inserted cookie.
+	Dates sticky.Dates
+}
+
+// Read reads the sticky cookies of one Cookie header value h of a request of
+// svc at now (Unix seconds). It allocates nothing; h is not kept.
+func (p *Pin) Read(svc *Service, h []byte, now int64) {
+	for i := 0; ; {
+		f, next, ok := svc.Sticky.Next(h, i, now)
+		if !ok {
+			return
+		}
+		i = next
+		if f.Expired {
+			p.Dates = sticky.Dates{}
+			continue
+		}
+		p.HadID = true
+		p.Dates = f.Dates
+		if p.Server == nil {
+			if b, ok := svc.Pool.Lookup(unsafe.String(unsafe.SliceData(f.ID), len(f.ID))); ok && b.Available() {
+				p.Server = b
+			}
+		}
+	}
+}
+
+// ClientAddr is the client's address for balance source: the peer's, or,
+// when the peer is one of trusted, the last hop of lastXFF (the value of the
+// request's last X-Forwarded-For header, nil: none; a bad hop means the
+// peer's): the hop that the trusted proxy itself added. It allocates nothing.
+func ClientAddr(peer netip.Addr, trusted []netip.Prefix, lastXFF []byte) netip.Addr {
+	peer = peer.Unmap()
+	if len(trusted) == 0 || len(lastXFF) == 0 || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(peer) }) {
+		return peer
+	}
+	last := lastXFF
+	if i := bytes.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	last = bytes.TrimSpace(last)
+	if a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(last), len(last))); err == nil {
+		return a.Unmap()
+	}
+	return peer
 }
 
 // The proxy's own answers: one line of text, never an address or Go error text.

@@ -10,6 +10,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/h1"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // The tests of this file's package run against both engines: what the proxy
@@ -91,6 +92,6 @@ func service(name, cookie string, servers ...*testServer) *forward.Service {
 	pool.Update(addrs)
 	return &forward.Service{
 		Name: name, VirtualHost: "*/" + name + ", */" + name + "/*",
-		Cookie: cookie, NoCache: cookie != "", Retries: 3, Pool: pool,
+		Sticky: sticky.Rule{Name: cookie, NoCache: cookie != ""}, Retries: 3, Pool: pool,
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,9 +94,11 @@ func (h *Handler) Table() *Table { return h.table.Load() }
 // through the request context.
 type call struct {
 	svc    *Service
-	idBuf  [4]string
-	ids    []string         // ids taken off the sticky cookies, in order
-	pinned *backend.Backend // the first id naming an available server
+	pin    Pin              // what the sticky cookies said
+	pinned *backend.Backend // the first id naming an available server (pin.Server)
+	client netip.Addr       // the client's address, for balance source
+	now    int64            // Unix seconds at the start, for the cookie dates
+	post   bool
 	srv    *backend.Backend // the server that answered; Released by ServeHTTP
 	sticky Sticky
 	status int
@@ -227,42 +230,97 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = "" // set per attempt
 	// pr.Out.Host is the client's Host, passed on unchanged.
 
-	if c.svc.Cookie == "" {
+	if c.svc.Pool.Balance() == backend.Source {
+		peer, _ := netip.ParseAddrPort(pr.In.RemoteAddr)
+		var last []byte
+		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+			last = []byte(v[len(v)-1])
+		}
+		c.client = ClientAddr(peer.Addr(), c.svc.TrustedProxies, last)
+	}
+	rule := &c.svc.Sticky
+	if !rule.On() {
 		return
 	}
-	// As HAProxy `cookie NAME prefix`: the id comes off every NAME cookie
-	// of every Cookie header, known or not, so the server sees exactly the
-	// value it set. Out.Header is a copy: writing to it is ours to do.
-	c.ids = c.idBuf[:0]
+	c.now = time.Now().Unix()
+	c.post = pr.In.Method == http.MethodPost
+	// As HAProxy's http_manage_client_side_cookies: the first id naming an
+	// available server pins the request; in prefix mode the ids come off
+	// every NAME cookie, known or not, so the server sees exactly the value
+	// it set, and in insert+indirect mode the NAME cookies come off whole.
+	// Out.Header is a copy: writing to it is ours to do.
 	cookies := pr.Out.Header["Cookie"]
-	for i, v := range cookies {
-		cookies[i], c.ids = sticky.Strip(v, c.svc.Cookie, c.ids)
-	}
-	for _, id := range c.ids {
-		if b, ok := c.svc.Pool.Lookup(id); ok && b.Available() {
-			c.pinned = b
-			break
+	kept := cookies[:0]
+	for _, v := range cookies {
+		c.pin.Read(c.svc, []byte(v), c.now)
+		if nv, keep := rule.RewriteCookie(v); keep {
+			kept = append(kept, nv)
 		}
 	}
+	switch {
+	case len(kept) > 0:
+		pr.Out.Header["Cookie"] = kept
+	case len(cookies) > 0:
+		delete(pr.Out.Header, "Cookie")
+	}
+	c.pinned = c.pin.Server
 }
 
-// modifyResponse prefixes the service's Set-Cookie with the id of the
-// server that answered, and records the status.
+// modifyResponse puts the id of the server that answered in the answer's
+// cookies as the service's rule says (sticky.Rule.SetCookie and Insert), and
+// records the status. A 101 (websocket) gets the inserted cookie too.
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	c := callFrom(resp.Request.Context())
 	c.status = resp.StatusCode
-	if c.svc.Cookie == "" || c.srv == nil {
+	rule := &c.svc.Sticky
+	if !rule.On() {
+		if tr := c.svc.Trap; tr != nil {
+			for _, v := range resp.Header["Set-Cookie"] {
+				tr.Check([]byte(v), []byte(resp.Request.URL.Path))
+			}
+		}
 		return nil
 	}
-	prefixed := false
-	sc := resp.Header["Set-Cookie"]
-	for i, v := range sc {
-		if nv, ok := sticky.Prefix(v, c.svc.Cookie, c.srv.ID()); ok {
-			sc[i] = nv
-			prefixed = true
-		}
+	if c.srv == nil || (resp.StatusCode < 200 && resp.StatusCode != 101) {
+		return nil
 	}
-	if prefixed && c.svc.NoCache {
+	id := c.srv.ID()
+	hit := c.sticky == StickyHit
+	withID, named := false, false
+	sc := resp.Header["Set-Cookie"]
+	out := sc[:0]
+	for _, v := range sc {
+		a, n := rule.SetCookie([]byte(v), hit)
+		named = named || n
+		switch a {
+		case sticky.Drop:
+			continue
+		case sticky.PutID:
+			v = string(rule.AppendSetCookie(nil, []byte(v), id))
+			withID = true
+		}
+		out = append(out, v)
+	}
+	if rule.Insert(hit, c.pin.Dates, c.now, c.post, named) {
+		out = append(out, string(rule.AppendInsert(nil, id, c.now, c.pin.Dates.First)))
+		withID = true
+	}
+	switch {
+	case len(out) > 0:
+		resp.Header["Set-Cookie"] = out
+	case len(sc) > 0:
+		delete(resp.Header, "Set-Cookie")
+	}
+	if c.sticky == StickyNew && rule.Mode != sticky.ModeInsert && resp.StatusCode/100 == 2 && c.svc.Doctor.SamplingNew() {
+		c.svc.Doctor.NewVisitorAnswer(rule.Name, named, func(yield func([]byte) bool) {
+			for _, v := range out {
+				if !yield([]byte(v)) {
+					return
+				}
+			}
+		})
+	}
+	if withID && rule.NoCache {
 		resp.Header["Cache-Control"] = []string{privateCache(resp.Header["Cache-Control"])}
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // ownClient is a client with its own connections: httptest.Server.Close, run by
@@ -451,7 +452,7 @@ func benchProxy(b *testing.B, e engine, idle int) (url, id string, cl *http.Clie
 	b.Cleanup(srv.Close)
 	pool := backend.NewPool(testIDs, backend.RoundRobin)
 	pool.Update([]string{strings.TrimPrefix(srv.URL, "http://")})
-	front := startProxy(b, e, opts{}, &forward.Service{Name: "service1", VirtualHost: "*/service1, */service1/*", Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool})
+	front := startProxy(b, e, opts{}, &forward.Service{Name: "service1", VirtualHost: "*/service1, */service1/*", Sticky: sticky.Rule{Name: "connect.sid", NoCache: true}, Retries: 3, Pool: pool})
 	tr := &http.Transport{MaxIdleConnsPerHost: idle}
 	b.Cleanup(tr.CloseIdleConnections)
 	return front.URL, pool.Backends()[0].ID(), &http.Client{Transport: tr}
@@ -633,7 +634,7 @@ func TestRequestInAServerThatDiesIsRetriedIfReplayable(t *testing.T) {
 			t.Run(tc.method, func(t *testing.T) {
 				pool := backend.NewPool(testIDs, backend.RoundRobin)
 				pool.Update([]string{crashAddr, a.addr})
-				svc := &forward.Service{Name: "service1", VirtualHost: "*/service1", Cookie: "connect.sid", Retries: 3, Pool: pool}
+				svc := &forward.Service{Name: "service1", VirtualHost: "*/service1", Sticky: sticky.Rule{Name: "connect.sid"}, Retries: 3, Pool: pool}
 				front := startProxy(t, e, opts{}, svc)
 				var body io.Reader
 				if tc.method == http.MethodPost {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 var testIDs = backend.NewIDs([]byte("forward test key"))
@@ -61,7 +62,7 @@ func BenchmarkHandlerStickyHit(b *testing.B) {
 	pool.Update([]string{"10.0.0.1:8080", "10.0.0.2:8080"})
 	id := pool.Backends()[0].ID()
 	h := NewHandler(Options{Transport: cannedTransport{}})
-	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1, */service1/*", Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool}})
+	tb, _ := NewTable([]*Service{{Name: "service1", VirtualHost: "*/service1, */service1/*", Sticky: sticky.Rule{Name: "connect.sid", NoCache: true}, Retries: 3, Pool: pool}})
 	h.SetTable(tb)
 	req := httptest.NewRequest("GET", "http://localhost/service1", nil)
 	req.Header.Set("Cookie", "_ga=GA1.1.1; connect.sid="+id+"~s%3Aabc.def; theme=dark")

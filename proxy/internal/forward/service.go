@@ -6,11 +6,14 @@ package forward
 
 import (
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // Service is one routed service. Its fields are set before it goes into a
@@ -22,18 +25,28 @@ type Service struct {
 	// Weight is dockercloud's VIRTUAL_HOST_WEIGHT: the rules of a higher weight are
 	// tried first (route.Table.AddWeighted); 0 for all leaves the most specific first.
 	Weight int
-	// Cookie is the name of the backend's session cookie to prefix with the
-	// server id (HAProxy `cookie NAME prefix`); "" means not sticky.
-	Cookie string
-	// NoCache adds "Cache-Control: private" to a response whose Set-Cookie
-	// was prefixed. HAProxy's nocache does nothing in prefix mode; we do it
-	// so a shared cache never hands one client's server id to another.
-	NoCache bool
+	// Sticky is the cookie rule (HAProxy `cookie NAME prefix|insert|rewrite
+	// ...`); its zero value (no Name) means not sticky. With NoCache, an answer
+	// that carries a server id in a Set-Cookie gets "Cache-Control: private"
+	// in every mode: HAProxy's nocache acts only in insert mode, and only on
+	// answers it deems cacheable; we do more so that a shared cache never
+	// hands one client's server id to another.
+	Sticky sticky.Rule
+	// TrustedProxies are the peers whose last X-Forwarded-For hop is taken as
+	// the client's address for balance source; nil: the peer's own address.
+	TrustedProxies []netip.Prefix
 	// Retries is how many other servers a request that could not connect
 	// is tried on (HAProxy `retries` with `option redispatch`).
 	Retries  int
 	Pool     *backend.Pool
 	Counters *Counters // nil: NewTable makes one
+	// Doctor watches the service for the stickiness doctor's conditions;
+	// it outlives reloads like Counters. nil: NewTable makes one that logs
+	// nothing.
+	Doctor *doctor.Doctor
+	// Trap is set by NewTable on a service that is not sticky when others
+	// are: the engines show it every Set-Cookie of its answers.
+	Trap *doctor.Trap
 }
 
 // Sticky is what the sticky cookie did for a request.
@@ -142,6 +155,7 @@ type Table struct {
 // NewTable routes each service's VirtualHost to it. Services keep their order.
 func NewTable(services []*Service) (*Table, error) {
 	t := &Table{services: services}
+	var sticky []doctor.StickyRoute
 	for _, s := range services {
 		if s.Pool == nil {
 			return nil, fmt.Errorf("service %s has no pool", s.Name)
@@ -149,8 +163,22 @@ func NewTable(services []*Service) (*Table, error) {
 		if s.Counters == nil {
 			s.Counters = new(Counters)
 		}
+		if s.Doctor == nil {
+			s.Doctor = doctor.New(s.Name, nil)
+		}
 		if err := t.routes.AddWeighted(s.VirtualHost, s, s.Weight); err != nil {
 			return nil, fmt.Errorf("service %s: virtual_host: %w", s.Name, err)
+		}
+		if s.Sticky.On() {
+			rules, _ := route.Parse(s.VirtualHost) // parsed by Add already
+			for _, r := range rules {
+				sticky = append(sticky, doctor.StickyRoute{Service: s.Name, Cookie: s.Sticky.Name, Path: r.Path, Prefix: r.Prefix})
+			}
+		}
+	}
+	for _, s := range services {
+		if !s.Sticky.On() {
+			s.Trap = doctor.NewTrap(s.Doctor, sticky)
 		}
 	}
 	return t, nil

@@ -91,7 +91,7 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		next = nil
 		if b == nil || !b.Available() {
 			var ok bool
-			if b, ok = svc.Pool.Pick(tried...); !ok {
+			if b, ok = svc.Pool.PickFor(c.client, tried...); !ok {
 				break
 			}
 		}
@@ -118,7 +118,7 @@ func (t retrier) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		lastErr = err
 	}
-	if c.svc.Cookie != "" {
+	if c.svc.Sticky.On() {
 		c.sticky = outcome(c, nil)
 	}
 	if lastErr != nil {
@@ -215,7 +215,7 @@ func emptyResponse(err error) bool {
 }
 
 // outcome says what stickiness did for a request answered by b.
-func outcome(c *call, b *backend.Backend) Sticky { return Outcome(c.svc, c.pinned, b, len(c.ids) > 0) }
+func outcome(c *call, b *backend.Backend) Sticky { return Outcome(c.svc, c.pinned, b, c.pin.HadID) }
 
 // retryBody keeps a request body open across attempts and tells whether any
 // of it was read (then the request is no longer safe to retry).

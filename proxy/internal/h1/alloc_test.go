@@ -8,6 +8,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // rawBackend answers every request on its connections with one canned answer,
@@ -78,13 +79,34 @@ func stickyService(name string, addrs ...string) *forward.Service {
 	pool := backend.NewPool(testIDs, backend.RoundRobin)
 	pool.Update(addrs)
 	return &forward.Service{Name: name, VirtualHost: "*/" + name + ", */" + name + "/*",
-		Cookie: "connect.sid", NoCache: true, Retries: 3, Pool: pool}
+		Sticky: sticky.Rule{Name: "connect.sid", NoCache: true}, Retries: 3, Pool: pool}
 }
 
 func TestStickyHitAllocatesNothing(t *testing.T) {
 	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
 	srv := rawBackend(t, answer)
 	svc := stickyService("service1", srv)
+	assertHitsAllocateNothing(t, svc, "x=1; connect.sid="+testIDs.ID(srv)+"~s%3Aabc; y=2")
+}
+
+func TestInsertStickyHitAllocatesNothing(t *testing.T) {
+	// The backend sets a cookie of its own, which passes; the proxy's is
+	// valid, so nothing is inserted; indirect takes it off the request.
+	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: lang=fr\r\nContent-Length: 6\r\n\r\nhello\n"
+	srv := rawBackend(t, answer)
+	svc := stickyService("service1", srv)
+	rule, err := sticky.ParseRule("SRV insert indirect nocache httponly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Sticky = rule
+	assertHitsAllocateNothing(t, svc, "x=1; SRV="+testIDs.ID(srv)+"; y=2")
+}
+
+// assertHitsAllocateNothing sends requests carrying cookie to svc through the
+// engine and fails unless, once warm, a sticky hit allocates nothing.
+func assertHitsAllocateNothing(t *testing.T, svc *forward.Service, cookie string) {
+	t.Helper()
 	front := startEngine(t, Options{}, svc)
 
 	c, err := net.Dial("tcp", front)
@@ -92,8 +114,7 @@ func TestStickyHitAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET /service1 HTTP/1.1\r\nHost: a\r\nUser-Agent: t\r\nCookie: x=1; connect.sid=" +
-		testIDs.ID(srv) + "~s%3Aabc; y=2\r\n\r\n")
+	req := []byte("GET /service1 HTTP/1.1\r\nHost: a\r\nUser-Agent: t\r\nCookie: " + cookie + "\r\n\r\n")
 	buf := make([]byte, 4096)
 	// The answer's length, head and body, as the proxy writes it.
 	want := -1

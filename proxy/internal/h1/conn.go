@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
-	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // Buffer sizes of a client connection. The read buffer holds the request head
@@ -28,8 +28,9 @@ const (
 type conn struct {
 	s    *Server
 	nc   net.Conn
-	ip   []byte // the client's address, for X-Forwarded-For
-	buf  []byte // client bytes read: buf[r:w] not yet consumed
+	ip   []byte     // the client's address, for X-Forwarded-For
+	peer netip.Addr // the same, for balance source
+	buf  []byte     // client bytes read: buf[r:w] not yet consumed
 	r, w int
 	out  []byte // heads composed for one write
 	dl   deadline
@@ -41,12 +42,15 @@ type conn struct {
 	// starts there.
 	headAt time.Time
 	state  http.ConnState // as last told to Options.ConnState
+	pin    forward.Pin    // what the request's sticky cookies said
+	now    int64          // the request's start, Unix seconds, for the cookie dates
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, buf: make([]byte, clientBuf), out: make([]byte, 0, outBuf)}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		c.ip = a.AddrPort().Addr().Unmap().AppendTo(nil)
+		c.peer = a.AddrPort().Addr().Unmap()
+		c.ip = c.peer.AppendTo(nil)
 	}
 	return c
 }
@@ -489,10 +493,15 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	b := c.buf[c.r : c.r+n]
 
 	// The server the cookie asks for: the first id naming an available one.
-	var pinned *backend.Backend
-	hadID := false
-	if svc.Cookie != "" {
-		pinned, hadID = c.pin(b, svc)
+	c.pin = forward.Pin{}
+	if svc.Sticky.On() {
+		c.now = start.Unix()
+		c.readPin(b, svc)
+	}
+	pinned, hadID := c.pin.Server, c.pin.HadID
+	client := c.peer
+	if svc.Pool.Balance() == backend.Source {
+		client = forward.ClientAddr(c.peer, svc.TrustedProxies, c.lastXFF(b))
 	}
 
 	c.out = c.composeRequest(c.out[:0], b, svc, rb)
@@ -512,7 +521,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		next = nil
 		if bk == nil || !bk.Available() {
 			var ok bool
-			if bk, ok = svc.Pool.Pick(tried[:ntried]...); !ok {
+			if bk, ok = svc.Pool.PickFor(client, tried[:ntried]...); !ok {
 				break
 			}
 		}
@@ -579,32 +588,26 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	return c.relay(n, svc, srv, bc, bs, rb, sticky, start)
 }
 
-// pin finds the server named by the request's sticky cookies.
-func (c *conn) pin(b []byte, svc *forward.Service) (*backend.Backend, bool) {
+// readPin reads the request's sticky cookies into c.pin.
+func (c *conn) readPin(b []byte, svc *forward.Service) {
 	h := &c.req
-	var pinned *backend.Backend
-	hadID := false
 	for k := 0; k < h.n; k++ {
-		f := &h.fields[k]
-		if f.name.len() != 6 || !fieldIs(f.name.of(b), "cookie") {
-			continue
-		}
-		v := f.value.of(b)
-		for i := 0; ; {
-			id, next, ok := sticky.NextID(v, svc.Cookie, i)
-			if !ok {
-				break
-			}
-			i = next
-			hadID = true
-			if pinned == nil {
-				if bk, ok := svc.Pool.Lookup(view(id)); ok && bk.Available() {
-					pinned = bk
-				}
-			}
+		if f := &h.fields[k]; f.name.len() == 6 && fieldIs(f.name.of(b), "cookie") {
+			c.pin.Read(svc, f.value.of(b), c.now)
 		}
 	}
-	return pinned, hadID
+}
+
+// lastXFF is the value of the request's last X-Forwarded-For field (nil: none).
+func (c *conn) lastXFF(b []byte) []byte {
+	h := &c.req
+	var v []byte
+	for k := 0; k < h.n; k++ {
+		if f := &h.fields[k]; f.name.len() == 15 && fieldIs(f.name.of(b), "x-forwarded-for") {
+			v = f.value.of(b)
+		}
+	}
+	return v
 }
 
 // failed answers a request that got no answer from any server, and ends the

@@ -85,11 +85,18 @@ func (c *conn) composeRequest(dst, b []byte, svc *forward.Service, rb requestBod
 		}
 		name, val := f.name.of(b), f.value.of(b)
 		switch {
-		case len(name) == 6 && svc.Cookie != "" && fieldIs(name, "cookie"):
+		case len(name) == 6 && svc.Sticky.RewritesRequest() && svc.Sticky.On() && fieldIs(name, "cookie"):
+			// Prefix: the ids come off; insert+indirect: the proxy's
+			// cookies do, and a header left empty goes.
+			mark := len(dst)
 			dst = append(dst, name...)
 			dst = append(dst, ": "...)
-			dst = sticky.AppendStrip(dst, val, svc.Cookie)
-			dst = append(dst, "\r\n"...)
+			var keep bool
+			if dst, keep = svc.Sticky.AppendCookie(dst, val); keep {
+				dst = append(dst, "\r\n"...)
+			} else {
+				dst = dst[:mark]
+			}
 			continue
 		case len(name) == 15 && fieldIs(name, "x-forwarded-for"):
 			continue // merged below
@@ -189,17 +196,38 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	o = append(o, ' ')
 	o = append(o, resp.reason.of(rbuf)...)
 	o = append(o, "\r\n"...)
-	prefixed := false
-	if svc.Cookie != "" {
+	// What the cookie rule does to this answer (sticky.Rule.SetCookie and
+	// Insert): decided before the head is composed, since Cache-Control may
+	// come before the Set-Cookie that makes it private.
+	rule := &svc.Sticky
+	touched, insert, withID := false, false, false
+	hit := st == forward.StickyHit
+	if rule.On() {
+		named := false
 		for k := 0; k < resp.n; k++ {
 			f := &resp.fields[k]
-			if f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") && sticky.WouldPrefix(f.value.of(rbuf), svc.Cookie) {
-				prefixed = true
-				break
+			if f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") {
+				a, n := rule.SetCookie(f.value.of(rbuf), hit)
+				named = named || n
+				touched = touched || a != sticky.Pass
+				withID = withID || a == sticky.PutID
+			}
+		}
+		isPOST := h.method.len() == 4 && string(c.buf[c.r+int(h.method.s):c.r+int(h.method.e)]) == "POST"
+		insert = rule.Insert(hit, c.pin.Dates, c.now, isPOST, named)
+		withID = withID || insert
+		if st == forward.StickyNew && rule.Mode != sticky.ModeInsert && resp.status/100 == 2 && svc.Doctor.SamplingNew() {
+			svc.Doctor.NewVisitorAnswer(rule.Name, named, c.setCookies(rbuf))
+		}
+	} else if svc.Trap != nil {
+		path := h.path.of(c.buf[c.r : c.r+n])
+		for k := 0; k < resp.n; k++ {
+			if f := &resp.fields[k]; f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") {
+				svc.Trap.Check(f.value.of(rbuf), path)
 			}
 		}
 	}
-	mergeCache := prefixed && svc.NoCache
+	mergeCache := withID && rule.NoCache
 	cacheDone := false
 	resp.upgrade = upgrade
 	for k := 0; k < resp.n; k++ {
@@ -209,12 +237,17 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		}
 		name, val := f.name.of(rbuf), f.value.of(rbuf)
 		switch {
-		case prefixed && len(name) == 10 && fieldIs(name, "set-cookie"):
-			o = append(o, name...)
-			o = append(o, ": "...)
-			o, _ = sticky.AppendPrefix(o, val, svc.Cookie, srv.ID())
-			o = append(o, "\r\n"...)
-			continue
+		case touched && len(name) == 10 && fieldIs(name, "set-cookie"):
+			switch a, _ := rule.SetCookie(val, hit); a {
+			case sticky.Drop:
+				continue
+			case sticky.PutID:
+				o = append(o, name...)
+				o = append(o, ": "...)
+				o = rule.AppendSetCookie(o, val, srv.ID())
+				o = append(o, "\r\n"...)
+				continue
+			}
 		case mergeCache && len(name) == 13 && fieldIs(name, "cache-control"):
 			if !cacheDone {
 				o = c.appendCacheControl(o, rbuf)
@@ -229,6 +262,11 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	}
 	if mergeCache && !cacheDone {
 		o = append(o, "Cache-Control: private\r\n"...)
+	}
+	if insert {
+		o = append(o, "Set-Cookie: "...)
+		o = rule.AppendInsert(o, srv.ID(), c.now, c.pin.Dates.First)
+		o = append(o, "\r\n"...)
 	}
 	switch {
 	case upgrade:
@@ -350,6 +388,17 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		}
 	}
 	return keep
+}
+
+// setCookies yields the Set-Cookie values of the response head c.resp in rbuf.
+func (c *conn) setCookies(rbuf []byte) func(yield func([]byte) bool) {
+	return func(yield func([]byte) bool) {
+		for k := 0; k < c.resp.n; k++ {
+			if f := &c.resp.fields[k]; f.name.len() == 10 && fieldIs(f.name.of(rbuf), "set-cookie") && !yield(f.value.of(rbuf)) {
+				return
+			}
+		}
+	}
 }
 
 // finish records a request that a server answered: counted with status (0: not

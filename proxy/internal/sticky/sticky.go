@@ -1,6 +1,9 @@
-// Package sticky is the codec of HAProxy's `cookie NAME prefix` mode: the proxy
-// puts "<server id>~" in front of the value of every Set-Cookie for NAME, and
-// takes it off again in every Cookie header before the backend sees it.
+// Package sticky is the codec of HAProxy's `cookie` rule (Rule, ParseRule), in
+// its three modes: prefix (the tutorial's: the proxy puts "<server id>~" in
+// front of the value of every Set-Cookie for NAME, and takes it off again in
+// every Cookie header before the backend sees it), insert (the proxy adds a
+// cookie of its own, insert.go) and rewrite (the backend's cookie value is
+// replaced by the id). Both engines use it on bytes, so they behave alike.
 //
 // The codec knows nothing about servers or balancing: Strip reports the ids it
 // removed, in order, and the caller decides which one (if any) names a live
@@ -26,9 +29,11 @@ const Delim = '~'
 // Prefix returns the Set-Cookie header value setCookie with "id~" put in
 // front of the cookie's value when the cookie is named name, and true. The
 // attributes (Path, HttpOnly, ...) are left untouched and nothing is added.
-// A cookie of another name, a header without '=' or an empty value (a
-// deletion such as "NAME=; Max-Age=0") is returned unchanged with false, as
-// HAProxy does.
+// A cookie of another name or a header without '=' is returned unchanged with
+// false, as HAProxy does; so is an empty value (a deletion such as "NAME=;
+// Max-Age=0"), which HAProxy prefixes too: we leave it as the backend wrote it,
+// since it carries no session to stick to (the differential test against
+// HAProxy checks both).
 func Prefix(setCookie, name, id string) (string, bool) {
 	v, ok := prefixAt(bytesOf(setCookie), name)
 	if !ok {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
 )
 
@@ -104,9 +105,9 @@ func TestThe2018StackRoutesAsExampleYAML(t *testing.T) {
 	}
 	for _, name := range []string{"service1", "service2"} {
 		g, w := got[name], want[name]
-		if g.Cookie != w.Cookie || g.NoCache != w.NoCache || g.Balance != w.Balance {
-			t.Errorf("%s: got cookie %q nocache %v balance %v, want example.yaml's %q %v %v",
-				name, g.Cookie, g.NoCache, g.Balance, w.Cookie, w.NoCache, w.Balance)
+		if g.Sticky.String() != w.Sticky.String() || g.Balance != w.Balance {
+			t.Errorf("%s: got cookie %q balance %v, want example.yaml's %q %v",
+				name, g.Sticky, g.Balance, w.Sticky, w.Balance)
 		}
 		// Every task's own address on the shared network, not the ingress one nor a
 		// VIP: what stickiness needs.
@@ -175,9 +176,11 @@ func TestExtrasLeaveOutAndWarn(t *testing.T) {
 	if !ok {
 		t.Fatalf("service insert is not routed: %q %q", d.Warnings, d.Left)
 	}
-	if insert.Cookie != "" || insert.Balance != backend.RoundRobin || insert.HealthCheck != "/healthz" || insert.VirtualHostWeight != 2 {
-		t.Errorf("insert: cookie %q balance %v health_check %q weight %d, want no cookie, roundrobin, /healthz, 2",
-			insert.Cookie, insert.Balance, insert.HealthCheck, insert.VirtualHostWeight)
+	// dockercloud's own example COOKIE and BALANCE=source, as the file's parser reads them.
+	if insert.Sticky.Mode != sticky.ModeInsert || insert.Sticky.Name != "SRV" || !insert.Sticky.Indirect || !insert.Sticky.NoCache ||
+		insert.Balance != backend.Source || insert.HealthCheck != "/healthz" || insert.VirtualHostWeight != 2 {
+		t.Errorf("insert: cookie %q balance %v health_check %q weight %d, want SRV insert indirect nocache, source, /healthz, 2",
+			insert.Sticky, insert.Balance, insert.HealthCheck, insert.VirtualHostWeight)
 	}
 	if c := insert.Check; c.Interval != time.Second || c.Rise != 1 || c.Fall != 2 {
 		t.Errorf("insert: check %+v, want HEALTH_CHECK's inter 1000 rise 1 fall 2", c)
@@ -186,8 +189,6 @@ func TestExtrasLeaveOutAndWarn(t *testing.T) {
 		t.Errorf("insert: servers %v, want %v (SERVICE_PORTS 8080, 9090 but EXCLUDE_PORTS 9090)", got, want)
 	}
 	wantWarnings := []string{
-		`service insert: COOKIE: "SRV insert indirect nocache": "insert" is not supported`,
-		`service insert: BALANCE: "source": "source" is not supported; write roundrobin or leastconn; insert is balanced roundrobin`,
 		"service insert: FORCE_SSL: not supported (the proxy does not terminate TLS); ignored",
 		"service insert: SSL_CERT: not supported (the proxy does not terminate TLS); ignored",
 	}
@@ -307,8 +308,8 @@ func TestDeriveReadsEachVariable(t *testing.T) {
 				if err := want.SetCookie("connect.sid prefix nocache"); err != nil {
 					t.Fatal(err)
 				}
-				if sc.Cookie != want.Cookie || sc.NoCache != want.NoCache {
-					t.Errorf("got cookie %q nocache %v, want %q %v", sc.Cookie, sc.NoCache, want.Cookie, want.NoCache)
+				if sc.Sticky.String() != want.Sticky.String() {
+					t.Errorf("got cookie %q, want %q", sc.Sticky, want.Sticky)
 				}
 			}},
 		{"a bad port is left out with a warning", []string{"SERVICE_PORTS=8080, http"},

@@ -62,8 +62,8 @@ func TestEnvWarnsOncePerUnsupportedKey(t *testing.T) {
 	for _, tt := range []struct{ key, value, want string }{
 		{"MODE", "tcp", `MODE: "tcp" is not supported`},
 		{"OPTION", "redispatch, http-server-close", `OPTION: "http-server-close" is not supported`},
-		{"BALANCE", "source", `BALANCE: "source" is not supported`},
-		{"TIMEOUT", "connect 5000, tunnel 1h", `TIMEOUT: "tunnel" is not supported`},
+		{"BALANCE", "uri", `BALANCE: "uri" is not supported`},
+		{"TIMEOUT", "connect 5000, queue 1s", `TIMEOUT: "queue" is not supported`},
 		{"HEALTH_CHECK", "check port 81", `HEALTH_CHECK: "check port 81": "port" is not supported`},
 	} {
 		t.Run(tt.key+"="+tt.value, func(t *testing.T) {

@@ -114,8 +114,12 @@ func parseTimeout(v string, t *config.Timeouts) (problems []string) {
 			dst = &t.Server
 		case "http-request":
 			dst = &t.HTTPRequest
+		case "tunnel":
+			dst = &t.Tunnel
+		case "http-keep-alive":
+			dst = &t.Client // HAProxy's idle keep-alive timeout: ours is timeout.client
 		default:
-			problems = append(problems, fmt.Sprintf("%q is not supported (only connect, client, server and http-request are)", f[0]))
+			problems = append(problems, fmt.Sprintf("%q is not supported (only connect, client, server, http-request, http-keep-alive and tunnel are)", f[0]))
 			continue
 		}
 		d, err := config.ParseDuration(f[1])

@@ -84,7 +84,8 @@ func TestParseTimeout(t *testing.T) {
 	}{
 		{"connect 5000, client 50000, server 50000", config.Timeouts{Connect: 5 * time.Second, Client: 50 * time.Second, Server: 50 * time.Second}, nil},
 		{"connect 5s,http-request 10s", config.Timeouts{Connect: 5 * time.Second, HTTPRequest: 10 * time.Second}, nil},
-		{"connect 5000, tunnel 1h, server soon", config.Timeouts{Connect: 5 * time.Second}, []string{`"tunnel"`, `server "soon"`}},
+		{"connect 5000, tunnel 1h, queue 1s, server soon", config.Timeouts{Connect: 5 * time.Second, Tunnel: time.Hour}, []string{`"queue"`, `server "soon"`}},
+		{"http-keep-alive 10s", config.Timeouts{Client: 10 * time.Second}, nil},
 		{"client", config.Timeouts{}, []string{"NAME VALUE"}},
 	}
 	for _, tt := range tests {

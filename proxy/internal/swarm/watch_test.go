@@ -207,7 +207,7 @@ func TestTheEventsStreamReconnectsAfterEOF(t *testing.T) {
 	e.Event(swarmtest.ServiceEvent("update", id, "dropin_service1"))
 	waitFor(t, time.Second, "service1 without its cookie", func() bool {
 		s, ok := f.service("service1")
-		return ok && s.Cookie == ""
+		return ok && !s.Sticky.On()
 	})
 }
 
