@@ -13,8 +13,8 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
-	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // recording reads testdata/<name>: the Engine API's answers for a deployed stack
