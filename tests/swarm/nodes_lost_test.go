@@ -212,9 +212,11 @@ func checkKept(t *testing.T, v *nodeVisitor, answers []answer) {
 	}
 }
 
-// checkRestarted checks the answers of a visitor whose replica was on the lost node: at
-// most one failure, then a new session (visits 1) on a live replica, which goes on
-// counting there.
+// checkRestarted checks the answers of a visitor whose replica was on the lost node: no
+// failure, then a new session (visits 1) on a live replica, which goes on counting
+// there. A request the proxy had already sent to the lost replica is given up on once
+// the proxy's checks mark the replica down, and goes to a live one (a GET may be sent
+// again): it is late (the checks take a few seconds), not lost.
 func checkRestarted(t *testing.T, v *nodeVisitor, answers []answer, lost int) {
 	t.Helper()
 	was := v.host
@@ -223,15 +225,10 @@ func checkRestarted(t *testing.T, v *nodeVisitor, answers []answer, lost int) {
 	for _, a := range answers {
 		switch {
 		case a.err != nil && !restarted:
-			// The request a proxy had already sent to the lost replica, on a kept-alive
-			// connection, waits for timeout.server (50s) and our client gives up first;
-			// by the next one its health checks have marked the replica down.
 			failed = append(failed, a.err.Error())
-			if len(failed) > 1 {
-				t.Errorf("%s, whose replica %s was lost: %d failed requests before it started again, want at most 1: %q",
-					v.name, was, len(failed), failed)
-				return
-			}
+			t.Errorf("%s, whose replica %s was lost: a request failed before it started again, want none: %q",
+				v.name, was, failed)
+			return
 		case a.err != nil:
 			t.Errorf("%s after it restarted on %s: %v", v.name, v.host, a.err)
 			return
