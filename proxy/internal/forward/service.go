@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
 )
 
@@ -34,6 +35,9 @@ type Service struct {
 	Retries  int
 	Pool     *backend.Pool
 	Counters *Counters // nil: NewTable makes one
+	// Live is the service's live view (shared across reloads, as Counters);
+	// nil: none. The engines hand it every request through Observe.
+	Live *live.Recorder
 }
 
 // Sticky is what the sticky cookie did for a request.
