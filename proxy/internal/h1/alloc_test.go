@@ -2,12 +2,19 @@ package h1
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 )
 
 // rawBackend answers every request on its connections with one canned answer,
@@ -82,9 +89,65 @@ func stickyService(name string, addrs ...string) *forward.Service {
 }
 
 func TestStickyHitAllocatesNothing(t *testing.T) {
+	t.Run("with nobody watching the live view", func(t *testing.T) { stickyHitAllocs(t, false) })
+	t.Run("with a viewer on the live view", func(t *testing.T) { stickyHitAllocs(t, true) })
+}
+
+// captured is what a viewer read.
+type captured struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (c *captured) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.b = append(c.b, p...)
+	if len(c.b) > 1<<20 {
+		c.b = append(c.b[:0], c.b[len(c.b)-64<<10:]...)
+	}
+	return len(p), nil
+}
+
+func (c *captured) holds(s string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Contains(c.b, []byte(s))
+}
+
+// watch attaches a real viewer to svc's live view: a hub serving its event
+// stream on 127.0.0.1, read by a client until the test ends.
+func watch(t *testing.T, svc *forward.Service) *captured {
+	t.Helper()
+	hub := live.NewHub(live.Options{Sources: func() []live.Source {
+		return []live.Source{{Name: svc.Name, Cookie: svc.Cookie, Pool: svc.Pool, Live: svc.Live}}
+	}})
+	svc.Live = hub.Recorder(svc.Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { hub.Run(ctx); close(done) }()
+	srv := httptest.NewServer(hub)
+	resp, err := http.Get(srv.URL + "/live/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &captured{}
+	go io.Copy(c, resp.Body)
+	t.Cleanup(func() { resp.Body.Close(); hub.Close(); srv.Close(); cancel(); <-done })
+	if !svc.Live.Watched() {
+		t.Fatal("a viewer is connected but the service is not watched")
+	}
+	return c
+}
+
+func stickyHitAllocs(t *testing.T, watched bool) {
 	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
 	srv := rawBackend(t, answer)
 	svc := stickyService("service1", srv)
+	var stream *captured
+	if watched {
+		stream = watch(t, svc)
+	}
 	front := startEngine(t, Options{}, svc)
 
 	c, err := net.Dial("tcp", front)
@@ -121,6 +184,16 @@ func TestStickyHitAllocatesNothing(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(1000, roundTrip); allocs != 0 {
 		t.Errorf("a proxied sticky hit: %v allocations, want 0", allocs)
+	}
+	if watched {
+		// The view got the visitor, with every request.
+		deadline := time.Now().Add(5 * time.Second)
+		for !stream.holds(`"n":1002,`) { // the first, AllocsPerRun's warm-up and its 1000
+			if time.Now().After(deadline) {
+				t.Fatalf("the live view never showed the visitor's 1002 requests")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	if hits := svc.Counters.Hits.Load(); hits < 1000 {
 		t.Errorf("%d sticky hits counted, want every request (%s)", hits, strconv.Itoa(int(hits)))
