@@ -33,11 +33,14 @@ type Results struct {
 	// ProxyVsGoProxyHelloRPS compares our proxy with the standard library's bare
 	// ReverseProxy (bench/goproxy), sticky traffic over hello: the Go ceiling.
 	ProxyVsGoProxyHelloRPS float64 `json:"proxy_vs_goproxy_hello_rps,omitempty"`
-	ProxyP99AddedMS        float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
-	HAProxyP99AddedMS      float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
-	ServiceRSSMBAfter1M    float64 `json:"service_rss_mb_after_1m"`
-	NodeRSSMBPer100k       float64 `json:"node_rss_mb_per_100k"`
-	ProxyRSSMB             float64 `json:"proxy_rss_mb"`
+	// ProxyLiveVsNoneRPS is our proxy's req/s with a /live viewer attached over
+	// its req/s without, sticky traffic over hello.
+	ProxyLiveVsNoneRPS  float64 `json:"proxy_live_vs_none_rps,omitempty"`
+	ProxyP99AddedMS     float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
+	HAProxyP99AddedMS   float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
+	ServiceRSSMBAfter1M float64 `json:"service_rss_mb_after_1m"`
+	NodeRSSMBPer100k    float64 `json:"node_rss_mb_per_100k"`
+	ProxyRSSMB          float64 `json:"proxy_rss_mb"`
 
 	Targets []Target      `json:"targets"`
 	Service []Measurement `json:"service"` // scenario 1
@@ -131,6 +134,7 @@ func (r *Results) derive() {
 	r.ProxyVsHAProxyRPS = ratio(r.rps("proxy/ours-proxy/services/sticky"), r.rps("proxy/haproxy/services/sticky"))
 	r.ProxyVsHAProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/haproxy/hello/sticky"))
 	r.ProxyVsGoProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/goproxy/hello/sticky"))
+	r.ProxyLiveVsNoneRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky-live"), r.rps("proxy/ours-proxy/hello/sticky"))
 	ours, _ := r.row("proxy/ours-proxy/hello/sticky")
 	ha, _ := r.row("proxy/haproxy/hello/sticky")
 	r.ProxyP99AddedMS, r.HAProxyP99AddedMS = ours.P99AddedMS, ha.P99AddedMS
@@ -164,6 +168,7 @@ func (r *Results) derive() {
 		{"service vs hello ceiling, returning visitors (req/s)", r.ServiceVsHelloRPS, 0.5, "service/ours-memory/returning", "service/hello/returning"},
 		{"proxy vs HAProxy, sticky over our services (req/s)", r.ProxyVsHAProxyRPS, 0.95, "proxy/ours-proxy/services/sticky", "proxy/haproxy/services/sticky"},
 		{"proxy vs HAProxy, sticky over hello (req/s)", r.ProxyVsHAProxyHelloRPS, 0.75, "proxy/ours-proxy/hello/sticky", "proxy/haproxy/hello/sticky"},
+		{"proxy with a /live viewer vs without, sticky over hello (req/s)", r.ProxyLiveVsNoneRPS, 0.95, "proxy/ours-proxy/hello/sticky-live", "proxy/ours-proxy/hello/sticky"},
 	} {
 		_, ok1 := r.row(t.num)
 		_, ok2 := r.row(t.den)

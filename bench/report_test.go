@@ -26,6 +26,7 @@ func sample() *Results {
 		Proxy: []Measurement{
 			row("proxy/ours-proxy/hello/sticky", "ours-proxy", 20000, 5, "service/hello/returning"),
 			row("proxy/haproxy/hello/sticky", "haproxy", 25000, 4, "service/hello/returning"),
+			row("proxy/ours-proxy/hello/sticky-live", "ours-proxy", 18000, 5, "service/hello/returning"),
 		},
 		Memory: []Memory{
 			{Key: "service", Label: "ours", Requests: 1_000_123, RSSMBBefore: 10, RSSMBAfter: 60},
@@ -47,6 +48,7 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 		{"service_vs_node_new_rps", r.ServiceVsNodeNewRPS, 5},
 		{"service_vs_hello_rps", r.ServiceVsHelloRPS, 0.6},
 		{"proxy_vs_haproxy_hello_rps", r.ProxyVsHAProxyHelloRPS, 0.8},
+		{"proxy_live_vs_none_rps", r.ProxyLiveVsNoneRPS, 0.9},
 		{"proxy_p99_added_ms", r.ProxyP99AddedMS, 3},
 		{"haproxy_p99_added_ms", r.HAProxyP99AddedMS, 2},
 		{"service_rss_mb_after_1m", r.ServiceRSSMBAfter1M, 60},
@@ -61,12 +63,13 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 		met[tg.Name] = tg.Met
 	}
 	want := map[string]bool{
-		"service vs Node original, returning visitors (req/s)": true,
-		"service vs Node original, new visitors (req/s)":       true,
-		"proxy vs HAProxy, sticky over hello (req/s)":          true,
-		"proxy p99 added vs HAProxy's, sticky over hello":      true, // 3 ms <= 1.5 x 2 ms
-		"service RSS after 1M new visitors (MB)":               true,
-		"image swarm-affinity/proxy:latest (MB)":               false, // not built
+		"service vs Node original, returning visitors (req/s)":            true,
+		"service vs Node original, new visitors (req/s)":                  true,
+		"proxy vs HAProxy, sticky over hello (req/s)":                     true,
+		"proxy p99 added vs HAProxy's, sticky over hello":                 true,  // 3 ms <= 1.5 x 2 ms
+		"proxy with a /live viewer vs without, sticky over hello (req/s)": false, // 0.9 < 0.95
+		"service RSS after 1M new visitors (MB)":                          true,
+		"image swarm-affinity/proxy:latest (MB)":                          false, // not built
 	}
 	for name, w := range want {
 		if got, ok := met[name]; !ok || got != w {
