@@ -64,7 +64,10 @@
     head.append(name, idEl, state, rps, count);
     const visitors = el('div', 'visitors');
     box.append(head, visitors);
-    s.serversEl.append(box);
+    // In order of their names, so that service1-1 comes before service1-2.
+    const key = labels.get(id) || id;
+    const after = [...s.servers.values()].find(o => (labels.get(o.box.dataset.server) || o.box.dataset.server) > key);
+    s.serversEl.insertBefore(box, after ? after.box : null);
     sv = {box, state, rps, count, visitors};
     s.servers.set(id, sv);
     return sv;
@@ -112,13 +115,15 @@
       }
       vis.seenAt = now - v.seen_ms;
       vis.chip.dataset.outcome = v.o || '';
+      // A sticky visitor moved off a dead replica stays marked for a while.
+      vis.chip.dataset.moved = m.cookie && v.from && v.moved_ms < 5000 ? 'yes' : '';
       vis.chip.title = 'visitor ' + v.v + ': ' + v.n + ' requests seen' + (v.from ? ', came from ' + (labels.get(v.from) || v.from) : '');
       if (vis.server !== v.s) {
         const moved = vis.server !== '';
         vis.server = v.s;
         server(s, v.s).visitors.append(vis.chip);
         if (moved && vis.chip.animate) {
-          vis.chip.animate([{transform: 'scale(1.6)', background: '#ffd54f'}, {transform: 'none'}], {duration: 900, easing: 'ease-out'});
+          vis.chip.animate([{transform: 'scale(1.3)', background: '#ffd54f'}, {transform: 'none'}], {duration: 900, easing: 'ease-out'});
         }
       }
     }
