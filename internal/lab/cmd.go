@@ -48,7 +48,7 @@ func (c *command) table() *cli.Command {
 			{Flag: "arms", Env: "ARMS", Default: strings.Join(ArmNames(), ","), Usage: "arms to run", Set: cli.String(&c.arms)},
 			{Flag: "live", Env: "LIVE", Default: "false", Bool: true,
 				Usage: "keep the stacks up until Ctrl-C for the proxies' live views; type kill, scale or restart to make an event happen",
-				Set: cli.Bool(&c.Live)},
+				Set:   cli.Bool(&c.Live)},
 			{Flag: "url", Env: "URL", DefaultText: "local stacks", Usage: "a deployed stack's proxy, e.g. http://127.0.0.1", Set: cli.String(&c.URL)},
 			{Flag: "bin", Env: "BIN", Default: "bin", Usage: "folder with the built binaries", Set: cli.String(&c.bin)},
 			{Flag: "out", Env: "LAB_RESULTS", Default: "lab-results", Usage: "where the report folders go", Set: cli.String(&c.out)},
