@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
@@ -93,31 +94,9 @@ func TestStickyHitAllocatesNothing(t *testing.T) {
 	t.Run("with a viewer on the live view", func(t *testing.T) { stickyHitAllocs(t, true) })
 }
 
-// captured is what a viewer read.
-type captured struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (c *captured) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.b = append(c.b, p...)
-	if len(c.b) > 1<<20 {
-		c.b = append(c.b[:0], c.b[len(c.b)-64<<10:]...)
-	}
-	return len(p), nil
-}
-
-func (c *captured) holds(s string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Contains(c.b, []byte(s))
-}
-
 // watch attaches a real viewer to svc's live view: a hub serving its event
 // stream on 127.0.0.1, read by a client until the test ends.
-func watch(t *testing.T, svc *forward.Service) *captured {
+func watch(t *testing.T, svc *forward.Service) *proc.Buffer {
 	t.Helper()
 	hub := live.NewHub(live.Options{Sources: func() []live.Source {
 		return []live.Source{{Name: svc.Name, Cookie: svc.Cookie, Pool: svc.Pool, Live: svc.Live}}
@@ -131,7 +110,7 @@ func watch(t *testing.T, svc *forward.Service) *captured {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &captured{}
+	c := &proc.Buffer{Max: 1 << 20}
 	go io.Copy(c, resp.Body)
 	t.Cleanup(func() { resp.Body.Close(); hub.Close(); srv.Close(); cancel(); <-done })
 	if !svc.Live.Watched() {
@@ -144,7 +123,7 @@ func stickyHitAllocs(t *testing.T, watched bool) {
 	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
 	srv := rawBackend(t, answer)
 	svc := stickyService("service1", srv)
-	var stream *captured
+	var stream *proc.Buffer
 	if watched {
 		stream = watch(t, svc)
 	}
@@ -188,7 +167,7 @@ func stickyHitAllocs(t *testing.T, watched bool) {
 	if watched {
 		// The view got the visitor, with every request.
 		deadline := time.Now().Add(5 * time.Second)
-		for !stream.holds(`"n":1002,`) { // the first, AllocsPerRun's warm-up and its 1000
+		for !strings.Contains(stream.String(), `"n":1002,`) { // the first, AllocsPerRun's warm-up and its 1000
 			if time.Now().After(deadline) {
 				t.Fatalf("the live view never showed the visitor's 1002 requests")
 			}

@@ -26,6 +26,12 @@
     return e;
   }
 
+  // set writes a property only when it changes: a write the page does not need
+  // still costs the browser a style pass.
+  function set(obj, key, value) {
+    if (obj[key] !== value) obj[key] = value;
+  }
+
   function setStatus(s, text) {
     status.dataset.status = s;
     status.textContent = text;
@@ -79,23 +85,26 @@
     const s = service(m.name);
     s.mode.textContent = m.cookie ? 'sticky cookie ' + m.cookie : 'round robin, no sticky cookie';
     const r = m.rates;
-    s.rates.textContent = '';
     const parts = [['req/s', r.requests]];
     if (m.cookie) parts.push(['hit/s', r.hit], ['new/s', r.new], ['rebalanced/s', r.rebalanced]);
     parts.push(['failed/s', r.failed]);
-    for (const [label, v] of parts) {
-      const span = el('span', 'rate');
-      span.dataset.rate = label;
-      span.append(el('b', '', rate(v)), ' ' + label + '   ');
-      s.rates.append(span);
+    if (s.rates.childElementCount !== parts.length) {
+      s.rates.textContent = '';
+      for (const [label] of parts) {
+        const span = el('span', 'rate');
+        span.dataset.rate = label;
+        span.append(el('b'), ' ' + label + '   ');
+        s.rates.append(span);
+      }
     }
+    parts.forEach(([, v], i) => set(s.rates.children[i].firstChild, 'textContent', rate(v)));
     const listed = new Set();
     for (const st of m.servers) {
       listed.add(st.id);
       const sv = server(s, st.id);
-      sv.box.dataset.state = st.state;
-      sv.state.textContent = st.state;
-      sv.rps.textContent = rate(st.rps) + ' req/s';
+      set(sv.box.dataset, 'state', st.state);
+      set(sv.state, 'textContent', st.state);
+      set(sv.rps, 'textContent', rate(st.rps) + ' req/s');
     }
     for (const [id, sv] of s.servers) {
       if (!listed.has(id)) { // left the pool
@@ -114,15 +123,17 @@
         s.visitors.set(v.v, vis);
       }
       vis.seenAt = now - v.seen_ms;
-      vis.chip.dataset.outcome = v.o || '';
+      set(vis.chip.dataset, 'outcome', v.o || '');
       // A sticky visitor moved off a dead replica stays marked for a while.
-      vis.chip.dataset.moved = m.cookie && v.from && v.moved_ms < 5000 ? 'yes' : '';
-      vis.chip.title = 'visitor ' + v.v + ': ' + v.n + ' requests seen' + (v.from ? ', came from ' + (labels.get(v.from) || v.from) : '');
+      set(vis.chip.dataset, 'moved', m.cookie && v.from && v.moved_ms < 5000 ? 'yes' : '');
+      set(vis.chip, 'title', 'visitor ' + v.v + (v.from ? ', came from ' + (labels.get(v.from) || v.from) : ''));
       if (vis.server !== v.s) {
         const moved = vis.server !== '';
         vis.server = v.s;
         server(s, v.s).visitors.append(vis.chip);
-        if (moved && vis.chip.animate) {
+        // On a sticky service a move is news and flashes; on a round-robin one
+        // every chip moves at every request, and a flash would say nothing.
+        if (moved && m.cookie && vis.chip.animate) {
           vis.chip.animate([{transform: 'scale(1.3)', background: '#ffd54f'}, {transform: 'none'}], {duration: 900, easing: 'ease-out'});
         }
       }
@@ -135,7 +146,7 @@
     }
     for (const sv of s.servers.values()) {
       const n = sv.visitors.childElementCount;
-      sv.count.textContent = n + (n === 1 ? ' visitor' : ' visitors');
+      set(sv.count, 'textContent', n + (n === 1 ? ' visitor' : ' visitors'));
     }
   }
 
@@ -174,7 +185,8 @@
       }
     }
     applyEvents(m.events);
-    setStatus('live', missed ? 'live (caught up after ' + missed + ' missed updates)' : 'live');
+    const text = missed ? 'live (caught up after ' + missed + ' missed updates)' : 'live';
+    if (status.textContent !== text) setStatus('live', text);
   }
 
   const es = new EventSource('/live/events');
