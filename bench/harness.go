@@ -138,12 +138,19 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
+	// The admin port is on (HAProxy's stats are not): the live-view row watches
+	// /live on it; unwatched, it costs a request nothing.
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	s, err := startServer(ctx, "our proxy ("+engine+")", addr, h.opt.ServerCPU,
-		[]string{"LOG_LEVEL=warn", "SERVER_ID_KEY=" + h.idKey, "PROXY_CONFIG=" + path, "ADMIN="},
+		[]string{"LOG_LEVEL=warn", "SERVER_ID_KEY=" + h.idKey, "PROXY_CONFIG=" + path, "ADMIN=" + admin},
 		"http://"+addr+"/", filepath.Join(h.opt.RepoBin, "proxy"), "-config", path)
 	if err != nil {
 		return nil, err
 	}
+	s.Admin = admin
 	return s, h.waitRoutes(ctx, s)
 }
 

@@ -19,10 +19,11 @@ import (
 // Server is a process under test, pinned to the servers' core with taskset. taskset
 // execs the program, so the pid is the server's own (for /proc/<pid>/status).
 type Server struct {
-	Name string
-	Addr string // 127.0.0.1:port it listens on
-	p    *proc.Process
-	out  *proc.Buffer // the last of its output, for errors
+	Name  string
+	Addr  string // 127.0.0.1:port it listens on
+	Admin string // our proxy's admin port (for /live), "" for the others
+	p     *proc.Process
+	out   *proc.Buffer // the last of its output, for errors
 	// measured is the process whose CPU, memory and context switches are the
 	// server's: its own (0), or the one that does the work (nginx's worker).
 	measured int

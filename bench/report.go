@@ -44,11 +44,14 @@ type Results struct {
 	FastHTTPVsHAProxyRPS      float64 `json:"floor_fasthttp_vs_haproxy_rps,omitempty"`
 	ProxySlowlorisVsHAProxy   float64 `json:"proxy_slowloris_vs_haproxy_rps,omitempty"` // both under 2,000 slowloris connections
 	ProxySlowlorisVsUnderNone float64 `json:"proxy_slowloris_vs_plain_rps,omitempty"`   // ours under them / ours without
-	ProxyP99AddedMS           float64 `json:"proxy_p99_added_ms"`                       // sticky, over hello
-	HAProxyP99AddedMS         float64 `json:"haproxy_p99_added_ms"`                     // sticky, over hello
-	ServiceRSSMBAfter1M       float64 `json:"service_rss_mb_after_1m"`
-	NodeRSSMBPer100k          float64 `json:"node_rss_mb_per_100k"`
-	ProxyRSSMB                float64 `json:"proxy_rss_mb"`
+	// ProxyLiveVsNoneRPS is our proxy's req/s with a /live viewer attached over
+	// its req/s without, sticky traffic over hello.
+	ProxyLiveVsNoneRPS  float64 `json:"proxy_live_vs_none_rps,omitempty"`
+	ProxyP99AddedMS     float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
+	HAProxyP99AddedMS   float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
+	ServiceRSSMBAfter1M float64 `json:"service_rss_mb_after_1m"`
+	NodeRSSMBPer100k    float64 `json:"node_rss_mb_per_100k"`
+	ProxyRSSMB          float64 `json:"proxy_rss_mb"`
 
 	Targets []Target      `json:"targets"`
 	Service []Measurement `json:"service"` // scenario 1
@@ -144,6 +147,7 @@ func (r *Results) derive() {
 	r.ProxyVsHAProxyRPS = ratio(r.rps("proxy/ours-proxy/services/sticky"), r.rps("proxy/haproxy/services/sticky"))
 	r.ProxyVsHAProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/haproxy/hello/sticky"))
 	r.ProxyVsGoProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/goproxy/hello/sticky"))
+	r.ProxyLiveVsNoneRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky-live"), r.rps("proxy/ours-proxy/hello/sticky"))
 	ours, _ := r.row("proxy/ours-proxy/hello/sticky")
 	ha, _ := r.row("proxy/haproxy/hello/sticky")
 	r.ProxyP99AddedMS, r.HAProxyP99AddedMS = ours.P99AddedMS, ha.P99AddedMS
@@ -188,6 +192,7 @@ func (r *Results) derive() {
 		{"proxy vs HAProxy, sticky over hello (req/s)", r.ProxyVsHAProxyHelloRPS, 0.9, "proxy/ours-proxy/hello/sticky", "proxy/haproxy/hello/sticky"},
 		{"proxy vs nginx, sticky over hello (req/s)", r.ProxyVsNginxRPS, 1, "proxy/ours-proxy/hello/sticky", "proxy/nginx/hello/sticky"},
 		{"proxy vs Caddy, sticky over hello (req/s)", r.ProxyVsCaddyRPS, 1, "proxy/ours-proxy/hello/sticky", "proxy/caddy/hello/sticky"},
+		{"proxy with a /live viewer vs without, sticky over hello (req/s)", r.ProxyLiveVsNoneRPS, 0.95, "proxy/ours-proxy/hello/sticky-live", "proxy/ours-proxy/hello/sticky"},
 	} {
 		_, ok1 := r.row(t.num)
 		_, ok2 := r.row(t.den)

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/probe"
@@ -291,7 +295,69 @@ func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSe
 		}
 		out = append(out, m)
 	}
+	if p.key == "ours-proxy" && set.key == "hello" {
+		// The sticky row again, with a browser's worth of /live viewer attached:
+		// the live view's cost to the proxy, measured within this run.
+		stop, err := watchLive(ctx, px.Admin)
+		if err != nil {
+			return out, err
+		}
+		m, err := h.measure(ctx, Measurement{Key: "proxy/ours-proxy/hello/sticky-live",
+			Label: "ours over hello, sticky, /live watched", Server: p.key, Backends: set.key,
+			Traffic: "sticky", Direct: set.direct["sticky"]},
+			WrkRun{URL: base + "/service1", Headers: stickyHeaders}, px, px)
+		if serr := stop(); err == nil {
+			err = serr
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
 	return out, nil
+}
+
+// watchLive opens the live view's event stream on our proxy's admin port and
+// reads it, as a browser showing /live does, until stop; stop fails if no
+// message came (the row would have measured no viewer).
+func watchLive(ctx context.Context, admin string) (stop func() error, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+admin+"/live/events", nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("watching /live: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("watching /live: %s", resp.Status)
+	}
+	var messages atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "event: state") {
+				messages.Add(1)
+			}
+		}
+	}()
+	return func() error {
+		cancel()
+		resp.Body.Close()
+		<-done
+		if messages.Load() == 0 {
+			return errors.New("watching /live: no message came while the row ran")
+		}
+		return nil
+	}, nil
 }
 
 // haproxyOverNodeRow is the tutorial's own stack, for reference: HAProxy sticky over

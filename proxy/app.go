@@ -22,6 +22,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/h1"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 )
 
 // app is a running proxy: its listeners, the request handler, and per service a
@@ -34,6 +35,8 @@ type app struct {
 	resolver  discover.Resolver // nil: the system's
 	handler   *forward.Handler
 	transport *http.Transport
+	hub       *live.Hub      // the live view; its goroutine runs until stop
+	hubDone   sync.WaitGroup // Hub.Run
 
 	mu      sync.Mutex // serialises apply
 	cfg     *config.Config
@@ -86,8 +89,19 @@ func newApp(set settings, cfg *config.Config, logger *slog.Logger, resolver disc
 	a.handler = forward.NewHandler(forward.Options{Transport: a.transport, Logger: logger, AccessLog: cfg.AccessLog,
 		Limits: limits(cfg)})
 	a.limiter = newLimiter(cfg.MaxConn, cfg.MaxConnPerIP, cfg.Timeout.Tunnel)
+	a.hub = live.NewHub(live.Options{Sources: a.liveSources})
+	a.hubDone.Go(func() { a.hub.Run(a.runCtx) })
 	a.apply(cfg)
 	return a
+}
+
+// liveSources are the services the live view shows: the routing table's.
+func (a *app) liveSources() []live.Source {
+	var out []live.Source
+	for _, s := range a.handler.Table().Services() {
+		out = append(out, live.Source{Name: s.Name, Cookie: s.Sticky.String(), Balance: s.Pool.Balance().String(), Pool: s.Pool, Live: s.Live})
+	}
+	return out
 }
 
 // apply makes cfg the running configuration: services, routes, servers and checks.
@@ -108,6 +122,8 @@ func (a *app) apply(cfg *config.Config) {
 		r := a.runners[sc.Name]
 		if r == nil {
 			r = &runner{pool: backend.NewPool(a.ids, sc.Balance), counters: new(forward.Counters), doctor: doctor.New(sc.Name, a.logger)}
+			name := sc.Name
+			r.pool.Observe(func(b *backend.Backend, c backend.Change) { a.hub.ServerChanged(name, b, c) })
 			a.runners[sc.Name] = r
 		}
 		r.pool.SetBalance(sc.Balance)
@@ -120,7 +136,7 @@ func (a *app) apply(cfg *config.Config) {
 		}
 		services = append(services, &forward.Service{
 			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
-			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters, Doctor: r.doctor,
+			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters, Doctor: r.doctor, Live: a.hub.Recorder(sc.Name),
 		})
 	}
 	for name, r := range a.runners {
@@ -240,9 +256,10 @@ func (a *app) listen() error {
 		ln.Close()
 		return fmt.Errorf("listen %s (admin): %w", cfg.Admin, err)
 	}
-	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: &http.Server{
+	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Engine: cfg.Engine, Logger: a.logger,
+			Live:        a.hub,
 			Connections: a.limiter.open.Load, Rejected: a.limiter.Rejected,
 			Ready: func() error {
 				if a.draining.Load() {
@@ -254,7 +271,10 @@ func (a *app) listen() error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          errorLog,
-	}})
+	}
+	// The live view's streams never end by themselves: a drain ends them.
+	adminSrv.RegisterOnShutdown(a.hub.Close)
+	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: adminSrv})
 	return nil
 }
 
@@ -359,5 +379,6 @@ func (a *app) stop() {
 	for _, r := range a.runners {
 		r.done.Wait()
 	}
+	a.hubDone.Wait()
 	a.transport.CloseIdleConnections()
 }

@@ -491,6 +491,7 @@ cmd_wait() {
 		sleep 1
 	done
 	say "stack $STACK is up: curl -c j -b j 127.0.0.1:$PORT/service1 (stats: 127.0.0.1:$STATS_PORT/stats, user:password in $SECRETS_DIR/stats_auth)"
+	say "live view: http://127.0.0.1:$STATS_PORT/live in a browser (the same user:password): who is served by whom, as it happens"
 	for svc in service1 service2; do
 		[[ $(replicas_of "$svc") != 0 ]] ||
 			say "$svc has 0 replicas: /$svc answers 503 until make stack-scale$(stack_arg) SERVICE=$svc N=2"

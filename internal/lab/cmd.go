@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -45,6 +46,9 @@ func (c *command) table() *cli.Command {
 			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "every replica's COOKIE_PATH; / is the 2018 trap", Set: cli.String(&c.CookiePath)},
 			{Flag: "balance", Env: "BALANCE", DefaultText: "roundrobin", Usage: "the proxy's balance: roundrobin or leastconn", Set: cli.String(&c.Balance)},
 			{Flag: "arms", Env: "ARMS", Default: strings.Join(defaultArms(), ","), Usage: "arms to run, from " + strings.Join(ArmNames(), ", "), Set: cli.String(&c.arms)},
+			{Flag: "live", Env: "LIVE", Default: "false", Bool: true,
+				Usage: "keep the stacks up until Ctrl-C for the proxies' live views; type kill, scale or restart to make an event happen",
+				Set:   cli.Bool(&c.Live)},
 			{Flag: "url", Env: "URL", DefaultText: "local stacks", Usage: "a deployed stack's proxy, e.g. http://127.0.0.1", Set: cli.String(&c.URL)},
 			{Flag: "bin", Env: "BIN", Default: "bin", Usage: "folder with the built binaries", Set: cli.String(&c.bin)},
 			{Flag: "out", Env: "LAB_RESULTS", Default: "lab-results", Usage: "where the report folders go", Set: cli.String(&c.out)},
@@ -59,7 +63,7 @@ func parseCommand(args []string, getenv func(string) string, help io.Writer) (co
 		return c, err
 	}
 	switch {
-	case c.events == "" && c.URL == "":
+	case c.events == "" && c.URL == "" && !c.Live:
 		c.Events = []string{Kill, Scale}
 	case c.events == "" || c.events == "none":
 		c.Events = []string{}
@@ -68,6 +72,38 @@ func parseCommand(args []string, getenv func(string) string, help io.Writer) (co
 	}
 	c.Arms = splitList(c.arms)
 	return c, cli.Usage(err, c.Check()) // every problem at once
+}
+
+// printLive tells the teacher where to look and what to type.
+func printLive(w io.Writer, arms []LiveArm) {
+	fmt.Fprintln(w, "\nLive: open each arm's view (a browser window per arm), then make events happen here.")
+	for _, a := range arms {
+		fmt.Fprintf(w, "  %-9s %s\n            site %s\n", a.Name, a.Live, a.Site)
+	}
+	fmt.Fprintln(w, "Type kill, scale or restart and Enter: it happens in every arm at once. quit or Ctrl-C ends the lab and writes its report.")
+}
+
+// commands reads the events a teacher types, one per line, until in ends; quit
+// calls stop. A line that is no event is answered with what is.
+func commands(in io.Reader, out io.Writer, stop func()) <-chan string {
+	ch := make(chan string)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			switch cmd := strings.ToLower(strings.TrimSpace(sc.Text())); cmd {
+			case "":
+			case Kill, Scale, Restart:
+				ch <- cmd
+			case "quit", "q", "exit":
+				stop()
+				return
+			default:
+				fmt.Fprintf(out, "%q is not an event: type kill, scale, restart or quit\n", cmd)
+			}
+		}
+	}()
+	return ch
 }
 
 func splitList(s string) []string {
@@ -118,14 +154,23 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		c.Clients, c.Parallel, c.Requests, extra, events, where)
 
 	p := newProgress(stderr)
-	res, err := Run(ctx, Config{
+	cfg := Config{
 		Settings: c.Settings,
 		BinDir:   c.bin,
 		StackLog: logFile,
 		OnStart:  func(arms []string) { p.start(c.Clients * c.Requests * len(arms)) },
 		OnAnswer: func(string) { p.add() },
 		OnEvent:  p.event,
-	})
+	}
+	if c.Live {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		cfg.OnStart, cfg.OnAnswer = nil, nil
+		cfg.OnLive = func(arms []LiveArm) { printLive(stdout, arms) }
+		cfg.Commands = commands(os.Stdin, stdout, stop)
+	}
+	res, err := Run(ctx, cfg)
 	p.finish()
 	if err != nil {
 		return fmt.Errorf("%w\n(the processes' output is in %s)", err, logFile.Name())

@@ -33,6 +33,9 @@ func TestParseCommand(t *testing.T) {
 		{"events need a local stack", nil, map[string]string{"URL": "http://127.0.0.1", "EVENTS": "kill"}, nil, "EVENTS work on the local stacks only"},
 		{"a URL needs its scheme", nil, map[string]string{"URL": "127.0.0.1"}, nil, "URL=http://127.0.0.1"},
 		{"a bare argument is not a setting", []string{"CLIENTS=3"}, nil, nil, `unexpected argument "CLIENTS=3"`},
+		{"LIVE=1 has no default event: they are typed", nil, map[string]string{"LIVE": "1"}, []string{}, ""},
+		{"LIVE=1 refuses EVENTS", nil, map[string]string{"LIVE": "1", "EVENTS": "kill"}, nil, "with LIVE=1 the events are yours"},
+		{"LIVE=1 needs local stacks", nil, map[string]string{"LIVE": "1", "URL": "http://127.0.0.1"}, nil, "LIVE=1 starts local stacks"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -92,5 +95,25 @@ func TestMainPrintsTheTableAndWritesTheReport(t *testing.T) {
 	reports, _ := filepath.Glob(filepath.Join(out, "*", ReportHTML))
 	if len(reports) != 1 {
 		t.Errorf("got reports %v, want one under %s", reports, out)
+	}
+}
+
+func TestCommandsPassEventsAndStopOnQuit(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	stopped := false
+	ch := commands(strings.NewReader("kill\n\nExplode\n SCALE \nquit\nrestart\n"), &out, func() { stopped = true })
+	var got []string
+	for c := range ch {
+		got = append(got, c)
+	}
+	if !slices.Equal(got, []string{"kill", "scale"}) {
+		t.Errorf("got commands %v, want kill and scale (nothing after quit)", got)
+	}
+	if !stopped {
+		t.Error("quit did not stop the lab")
+	}
+	if !strings.Contains(out.String(), `"explode" is not an event`) {
+		t.Errorf("got %q, want the unknown line named", out.String())
 	}
 }

@@ -57,6 +57,12 @@ type Settings struct {
 	// URL is a deployed stack's proxy, e.g. http://127.0.0.1; empty means the lab
 	// starts (and stops) a local stack per arm from BinDir.
 	URL string `json:"url,omitempty"`
+	// Live keeps the stacks up for a class watching the proxies' live views: the
+	// visitors keep coming until the run's context ends, each on connections of
+	// its own (a round-robin service's live view names a visitor by its
+	// connection), and the events happen when Config.Commands says. Local
+	// stacks only, without Events.
+	Live bool `json:"live,omitempty"`
 }
 
 // Config is what Run needs.
@@ -72,7 +78,28 @@ type Config struct {
 	OnAnswer func(arm string)
 	// OnEvent, if set, is called when an event starts (EndMS 0) and when it ends.
 	OnEvent func(arm string, ev Event)
+	// Commands, in a Live run, are the events asked for by hand (kill, scale,
+	// restart): each happens in every arm at once. Its end stops no run.
+	Commands <-chan string
+	// OnLive, in a Live run, is called with every arm's addresses once the arms
+	// are up, and again after each scale-out (the new replica's name).
+	OnLive func([]LiveArm)
 }
+
+// LiveArm is where one arm of a Live run is watched.
+type LiveArm struct {
+	Name string
+	Site string // the arm's page, e.g. http://127.0.0.1:PORT/service1
+	Live string // the proxy's live view, with the replicas' names
+}
+
+// maxLiveAnswers bounds what a Live run keeps per arm for its report (about 30 MB
+// of answers); a class that goes on longer gets the report of its first part.
+const maxLiveAnswers = 200_000
+
+// liveArrival is the most a Live run's first visitors take to arrive, however
+// long each stays.
+const liveArrival = 3 * time.Second
 
 // arm is one set-up under test.
 type arm struct {
@@ -206,6 +233,13 @@ func (s Settings) Check() error {
 			errs = append(errs, fmt.Errorf("arm %q: choose from %s", a, strings.Join(ArmNames(), ", ")))
 		}
 	}
+	if s.Live && s.URL != "" {
+		errs = append(errs, errors.New("LIVE=1 starts local stacks and keeps them up; a deployed stack has its own live view "+
+			"at its stats port's /live (make stack-deploy prints it)"))
+	}
+	if s.Live && len(s.Events) > 0 {
+		errs = append(errs, errors.New("with LIVE=1 the events are yours: leave EVENTS out and type kill, scale or restart while the lab runs"))
+	}
 	if s.URL != "" {
 		if !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://") {
 			errs = append(errs, fmt.Errorf("URL=%q: give the proxy's address with its scheme, e.g. URL=http://127.0.0.1", s.URL))
@@ -258,6 +292,62 @@ type target struct {
 	// detour is the other page of the site, opened every detourEvery pages; "" for none
 	// (against a deployed stack the lab visits only the arm's page).
 	detour string
+	// cmds brings a Live run's events to the arm; closed when the run stops.
+	cmds chan liveCommand
+}
+
+// liveCommand is one event of a Live run, for one arm; done is told when it is over.
+type liveCommand struct {
+	kind string
+	done *sync.WaitGroup
+}
+
+// dispatch hands each command to every arm at once and waits until every arm has
+// made it happen, until ctx ends; then it closes the arms' channels.
+func dispatch(ctx context.Context, cfg Config, targets []*target) {
+	defer func() {
+		for _, t := range targets {
+			close(t.cmds)
+		}
+	}()
+	commands := cfg.Commands
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case kind, ok := <-commands:
+			if !ok {
+				commands = nil // no more by hand; the visitors go on
+				continue
+			}
+			var wg sync.WaitGroup
+			wg.Add(len(targets))
+			for _, t := range targets {
+				select {
+				case t.cmds <- liveCommand{kind, &wg}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			wg.Wait()
+			if kind == Scale && cfg.OnLive != nil {
+				cfg.OnLive(liveArms(ctx, targets))
+			}
+		}
+	}
+}
+
+// liveArms are the arms' addresses; an arm whose proxy does not answer is left out.
+func liveArms(ctx context.Context, targets []*target) []LiveArm {
+	var out []LiveArm
+	for _, t := range targets {
+		live, err := t.stack.LiveURL(ctx)
+		if err != nil {
+			continue
+		}
+		out = append(out, LiveArm{Name: t.arm.name, Site: t.url, Live: live})
+	}
+	return out
 }
 
 // detourEvery is how many pages of service1 a visitor opens between two of service2.
@@ -290,6 +380,15 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 		return nil, err
 	}
 
+	if cfg.Live {
+		for _, t := range targets {
+			t.cmds = make(chan liveCommand)
+		}
+		if cfg.OnLive != nil {
+			cfg.OnLive(liveArms(ctx, targets))
+		}
+		go dispatch(ctx, cfg, targets)
+	}
 	if cfg.OnStart != nil {
 		var names []string
 		for _, t := range targets {
@@ -306,8 +405,14 @@ func Run(ctx context.Context, cfg Config) (*Results, error) {
 	}
 	wg.Wait()
 	res.DurationS = time.Since(t0).Seconds()
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil && !cfg.Live {
 		return nil, fmt.Errorf("the run was interrupted: %w", err)
+	}
+	for _, a := range res.Arms {
+		if cfg.Live && len(a.Answers) >= maxLiveAnswers {
+			res.Notes = append(res.Notes, fmt.Sprintf("the report holds the first %d answers of each arm", maxLiveAnswers))
+			break
+		}
 	}
 	for i := range res.Arms {
 		res.Arms[i].Summary = Summarize(&res.Arms[i])
@@ -375,7 +480,13 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 
 	res.StartMS = ms(time.Since(t0))
 	l := startLoad(ctx, cfg, t, t0, transport)
-	if t.stack != nil {
+	if cfg.Live {
+		for c := range t.cmds {
+			res.Events = append(res.Events, happen(l.ctx, t, c.kind, t0, cfg.OnEvent)...)
+			l.lastEventEnd.Store(int64(time.Since(t0)))
+			c.done.Done()
+		}
+	} else if t.stack != nil {
 		total := int64(cfg.Clients * cfg.Requests)
 		for i, kind := range cfg.Events {
 			at := total * int64(i+1) / int64(len(cfg.Events)+1)
@@ -400,7 +511,8 @@ func runArm(ctx context.Context, cfg Config, t *target, t0 time.Time) ArmResult 
 
 // load is the visitors of one arm: Parallel workers, each one visitor at a time.
 type load struct {
-	ctx       context.Context
+	ctx       context.Context // of the requests
+	stop      context.Context // ends the visitors' coming: ctx, or in a Live run the run's end
 	cfg       Config
 	t         *target
 	t0        time.Time
@@ -418,9 +530,14 @@ type load struct {
 
 // startLoad starts the workers; finished is closed when they are all done.
 func startLoad(ctx context.Context, cfg Config, t *target, t0 time.Time, transport http.RoundTripper) *load {
-	l := &load{ctx: ctx, cfg: cfg, t: t, t0: t0, transport: transport,
+	l := &load{ctx: ctx, stop: ctx, cfg: cfg, t: t, t0: t0, transport: transport,
 		lifetime:   time.Duration(cfg.Requests*max(cfg.ThinkMS, 0)) * time.Millisecond,
 		eventsDone: make(chan struct{}), logs: make([][]Answer, cfg.Parallel), finished: make(chan struct{})}
+	if cfg.Live {
+		// The end of the run lets the requests in flight finish: none is
+		// counted as failed for it.
+		l.ctx = context.WithoutCancel(ctx)
+	}
 	var wg sync.WaitGroup
 	for w := range cfg.Parallel {
 		wg.Go(func() { l.worker(w) })
@@ -436,6 +553,9 @@ func startLoad(ctx context.Context, cfg Config, t *target, t0 time.Time, transpo
 // lifetime after the last one ended, more visitors keep arriving.
 func (l *load) nextVisitor() (int, bool) {
 	id := int(l.nextID.Add(1) - 1)
+	if l.cfg.Live {
+		return id, l.stop.Err() == nil
+	}
 	if id < l.cfg.Clients {
 		return id, true
 	}
@@ -451,29 +571,37 @@ func (l *load) nextVisitor() (int, bool) {
 // worker is visitor after visitor, until none is to come or ctx ends; it records into
 // logs[w], which only it writes.
 func (l *load) worker(w int) {
-	ctx, cfg := l.ctx, l.cfg
+	ctx, stop, cfg := l.ctx, l.stop, l.cfg
 	// Visitors arrive spread over one lifetime rather than all at once, so they come
 	// and go steadily (and a new replica fills up gradually, as in life).
-	if !sleep(ctx, l.lifetime*time.Duration(w)/time.Duration(cfg.Parallel)) {
+	spread := l.lifetime
+	if cfg.Live {
+		spread = min(spread, liveArrival) // a class should not wait for its visitors
+	}
+	if !sleep(stop, spread*time.Duration(w)/time.Duration(cfg.Parallel)) {
 		return
 	}
-	for ctx.Err() == nil {
+	for stop.Err() == nil {
 		id, ok := l.nextVisitor()
 		if !ok {
 			return
 		}
 		var transport http.RoundTripper = l.transport
-		var own *http.Transport
-		if l.t.arm.ownAddress {
-			own = ownTransport(id)
-			transport = own
+		switch {
+		case l.t.arm.ownAddress:
+			transport = ownTransport(id)
+		case cfg.Live:
+			transport = nil // a browser's own connections: see Settings.Live
 		}
 		v := newVisitor(id, l.t.url, transport)
-		for seq := 1; seq <= cfg.Requests && ctx.Err() == nil; seq++ {
-			if seq > 1 && !think(ctx, cfg.ThinkMS) {
+		for seq := 1; seq <= cfg.Requests && stop.Err() == nil; seq++ {
+			if seq > 1 && !think(stop, cfg.ThinkMS) {
 				break
 			}
-			l.logs[w] = append(l.logs[w], v.visit(ctx, seq, l.t0))
+			a := v.visit(ctx, seq, l.t0)
+			if !cfg.Live || l.done.Load() < maxLiveAnswers {
+				l.logs[w] = append(l.logs[w], a)
+			}
 			if l.t.detour != "" && seq%detourEvery == 0 {
 				v.open(ctx, l.t.detour)
 			}
@@ -482,8 +610,8 @@ func (l *load) worker(w int) {
 				cfg.OnAnswer(l.t.arm.name)
 			}
 		}
-		if own != nil {
-			own.CloseIdleConnections()
+		if l.t.arm.ownAddress || cfg.Live {
+			v.b.CloseIdleConnections() // it leaves, with the connections of its own
 		}
 	}
 }

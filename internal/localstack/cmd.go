@@ -89,7 +89,11 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		return err
 	}
 	defer os.Remove(statePath)
-	printBanner(stdout, c, stack)
+	live, err := stack.LiveURL(startCtx)
+	if err != nil {
+		return fmt.Errorf("asking the proxy for its servers: %w", err)
+	}
+	printBanner(stdout, c, stack, live)
 	return watch(ctx, stdout, stack, statePath)
 }
 
@@ -142,7 +146,7 @@ func writeState(path string, stack *Stack) error {
 	return os.Rename(tmp, path)
 }
 
-func printBanner(w io.Writer, c command, stack *Stack) {
+func printBanner(w io.Writer, c command, stack *Stack, live string) {
 	mode := "memory sessions, as in the tutorial"
 	s1 := "sticky: one replica counts your visits"
 	s2 := "round robin: each replica has its own sessions"
@@ -163,6 +167,8 @@ func printBanner(w io.Writer, c command, stack *Stack) {
 	fmt.Fprintf(tw, "  %s/service2\t%s\n", url, s2)
 	fmt.Fprintf(tw, "  %s/stats\tthe proxy's view: servers, ids, sticky hits\n", admin)
 	tw.Flush()
+	fmt.Fprintf(w, "\n  live:  %s\n         who is served by whom, as it happens (open it, then stop a replica)\n",
+		strings.Replace(live, "127.0.0.1", "localhost", 1))
 	fmt.Fprintf(w, "\n  try:   curl -c jar -b jar %s/service1\n  tour:  %s\n\nCtrl-C stops every process it started.\n\n",
 		strings.TrimPrefix(url, "http://"), demo)
 }

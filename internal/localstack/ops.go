@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -225,4 +226,30 @@ func (s *Stack) RunningReplicas(service string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// LiveURL is the proxy's live view with the replicas' names given to the page
+// (/live?names=ID:NAME,...): the proxy knows its servers by id only.
+func (s *Stack) LiveURL(ctx context.Context) (string, error) {
+	servers, err := s.ProxyServers(ctx)
+	if err != nil {
+		return "", err
+	}
+	byAddr := map[string]string{}
+	for _, svc := range s.Services() {
+		for _, r := range s.Replicas(svc.Name) {
+			byAddr[r.Addr] = r.Name
+		}
+	}
+	var names []string
+	for _, srv := range servers {
+		if name, ok := byAddr[srv.Address]; ok {
+			names = append(names, srv.ID+":"+name)
+		}
+	}
+	u := s.AdminURL() + "/live"
+	if len(names) > 0 {
+		u += "?names=" + url.QueryEscape(strings.Join(names, ","))
+	}
+	return u, nil
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +137,7 @@ func TestMakeRun(t *testing.T) {
 					t.Fatalf("visit %d through make run: got visits %d", n, a.Visits)
 				}
 			}
+			checkLiveURL(t, out, 6)
 			if tc.crash {
 				_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
 			}
@@ -154,6 +157,41 @@ func TestMakeRun(t *testing.T) {
 			}
 			waitGone(t, pids, out)
 		})
+	}
+}
+
+// checkLiveURL finds the live view's URL in make run's banner and checks that it
+// serves the page and names the replicas (want of them) for it.
+func checkLiveURL(t *testing.T, out *proc.Buffer, want int) {
+	t.Helper()
+	var live string
+	deadline := time.Now().Add(30 * time.Second)
+	for live == "" {
+		for line := range strings.Lines(out.String()) {
+			if u, ok := strings.CutPrefix(strings.TrimSpace(line), "live:"); ok {
+				live = strings.TrimSpace(u)
+			}
+		}
+		if live == "" && time.Now().After(deadline) {
+			t.Fatalf("make run printed no live: line; output:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the output
+	}
+	u, err := url.Parse(strings.Replace(live, "localhost", "127.0.0.1", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := strings.Split(u.Query().Get("names"), ",")
+	if len(names) != want || !strings.Contains(u.Query().Get("names"), ":service1-1") {
+		t.Errorf("the live URL %s names %v, want %d replicas by name", live, names, want)
+	}
+	resp, err := http.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET %s: %s %s, want the page", live, resp.Status, resp.Header.Get("Content-Type"))
 	}
 }
 

@@ -193,13 +193,13 @@ func (s *stack) tryMake(timeout time.Duration, env []string, args ...string) (st
 }
 
 // addrPattern matches the 127.0.0.1 addresses make prints for the stack's pages.
-var addrPattern = regexp.MustCompile(`127\.0\.0\.1:([0-9]+)/(service1|stats)`)
+var addrPattern = regexp.MustCompile(`127\.0\.0\.1:([0-9]+)/(service1|stats|live)`)
 
 // checkAddrs fails the test unless out names the stack's own ports, for its pages and
 // its stats, and no other: the command read them from the stack.
 func (s *stack) checkAddrs(t *testing.T, command, out string) {
 	t.Helper()
-	want := map[string]int{"service1": s.port, "stats": s.statsPort}
+	want := map[string]int{"service1": s.port, "stats": s.statsPort, "live": s.statsPort}
 	seen := map[string]bool{}
 	for _, m := range addrPattern.FindAllStringSubmatch(out, -1) {
 		if port, _ := strconv.Atoi(m[1]); port != want[m[2]] {
@@ -207,7 +207,7 @@ func (s *stack) checkAddrs(t *testing.T, command, out string) {
 		}
 		seen[m[2]] = true
 	}
-	for _, page := range []string{"service1", "stats"} {
+	for _, page := range []string{"service1", "stats", "live"} {
 		if !seen[page] {
 			t.Errorf("%s printed no 127.0.0.1:<port>/%s, want 127.0.0.1:%d/%s", command, page, want[page], page)
 		}

@@ -160,16 +160,17 @@ func testStatsAuth(t *testing.T, s *stack) {
 	if !ok {
 		t.Fatalf("stack/secrets/stats_auth is not user:password")
 	}
-	stats := fmt.Sprintf("http://127.0.0.1:%d/stats", s.statsPort)
 	for _, c := range []struct {
-		user, pass string
-		want       int
+		page, user, pass string
+		want             int
 	}{
-		{"", "", http.StatusUnauthorized},
-		{user, "wrong", http.StatusUnauthorized},
-		{user, pass, http.StatusOK},
+		{"stats", "", "", http.StatusUnauthorized},
+		{"stats", user, "wrong", http.StatusUnauthorized},
+		{"stats", user, pass, http.StatusOK},
+		{"live", "", "", http.StatusUnauthorized},
+		{"live", user, pass, http.StatusOK},
 	} {
-		req, err := http.NewRequest(http.MethodGet, stats, nil)
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/%s", s.statsPort, c.page), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func testStatsAuth(t *testing.T, s *stack) {
 		}
 		resp.Body.Close()
 		if resp.StatusCode != c.want {
-			t.Errorf("GET /stats as %q: got status %d, want %d", c.user, resp.StatusCode, c.want)
+			t.Errorf("GET /%s as %q: got status %d, want %d", c.page, c.user, resp.StatusCode, c.want)
 		}
 	}
 }

@@ -6,8 +6,9 @@
 //	GET /healthz   200 "ok" while the process runs
 //	GET /readyz    200 "ready" when every service has an available server,
 //	               else 503 with one line per service that has none
+//	GET /live      the live view (package live): the page, and /live/events its stream
 //
-// With Options.Auth ("user:pass", from STATS_AUTH) /stats and /metrics ask
+// With Options.Auth ("user:pass", from STATS_AUTH) /stats, /metrics and /live ask
 // for HTTP basic auth, compared in constant time; /healthz and /readyz stay
 // open for orchestrators and reveal nothing.
 //
@@ -109,6 +110,8 @@ type Options struct {
 	Version  string
 	Engine   string // the client listener's engine: "fast" or "std"
 	Logger   *slog.Logger
+	// Live serves /live and what is under it (a *live.Hub); nil: no live view.
+	Live http.Handler
 }
 
 // NewHandler returns the admin port's handler.
@@ -127,13 +130,17 @@ func NewHandler(o Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /stats", a.auth(http.HandlerFunc(a.stats)))
 	mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+	if o.Live != nil {
+		mux.Handle("GET /live", a.auth(o.Live))
+		mux.Handle("GET /live/", a.auth(o.Live))
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { text(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", a.readyz)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/stats", http.StatusFound)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		text(w, http.StatusNotFound, "not found; try /stats, /metrics, /healthz or /readyz")
+		text(w, http.StatusNotFound, "not found; try /stats, /live, /metrics, /healthz or /readyz")
 	})
 	return mux
 }
@@ -348,7 +355,7 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee
 <h1>proxy stats</h1>
 {{range .Warnings}}<p style="background:#fdd;padding:.5em"><b>{{.Service}}: {{.Kind}}</b>: {{.Message}}</p>
 {{end}}
-<p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
+<p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. Live view: <a href="/live">/live</a>. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
 <h2>routes</h2>
 <table><tr><th>rule</th><th>service</th></tr>
 {{range .Routes}}<tr><td>{{.Rule}}</td><td>{{.Service}}</td></tr>

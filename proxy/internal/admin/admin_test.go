@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
@@ -59,7 +60,8 @@ func setup(t *testing.T, auth string) (adminURL string, svc *forward.Service, sr
 		time.Sleep(time.Millisecond)
 	}
 
-	ad := httptest.NewServer(NewHandler(Options{Table: h.Table, Auth: auth, Version: "test"}))
+	hub := live.NewHub(live.Options{Sources: func() []live.Source { return nil }})
+	ad := httptest.NewServer(NewHandler(Options{Table: h.Table, Auth: auth, Version: "test", Live: hub}))
 	t.Cleanup(ad.Close)
 	return ad.URL, svc, srv
 }
@@ -190,7 +192,7 @@ func TestMetricsReflectTraffic(t *testing.T) {
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	url, _, _ := setup(t, "stats:s3cret")
-	for _, path := range []string{"/stats", "/stats?format=text", "/metrics"} {
+	for _, path := range []string{"/stats", "/stats?format=text", "/metrics", "/live", "/live/live.js"} {
 		code, hdr, _ := get(t, url+path)
 		if code != 401 || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Basic") {
 			t.Errorf("%s without auth: %d", path, code)

@@ -44,6 +44,7 @@ func (s State) String() string {
 type Backend struct {
 	id   string
 	addr string
+	pool *Pool // whose observer hears b's changes; nil for a Backend made by New
 
 	down     atomic.Bool
 	stalled  atomic.Bool // marked down by a request it did not answer in time
@@ -82,7 +83,43 @@ func (b *Backend) SetUp(up bool) (changed bool) {
 	if up {
 		b.stalled.Store(false)
 	}
-	return b.down.Swap(!up) == up
+	changed = b.down.Swap(!up) == up
+	if changed {
+		c := WentDown
+		if up {
+			c = CameUp
+		}
+		b.pool.notify(b, c)
+	}
+	return changed
+}
+
+// Change is a change of a server that a Pool's observer hears of.
+type Change uint8
+
+// The changes, named as the live view shows them.
+const (
+	Joined          Change = iota + 1 // discovery found it (or it came back while draining)
+	WentDown                          // failed its checks, refused a connection, or stalled
+	CameUp                            // passed its checks again
+	StartedDraining                   // left discovery; finishing its requests in flight
+	Left                              // gone from the pool
+)
+
+func (c Change) String() string {
+	switch c {
+	case Joined:
+		return "joined"
+	case WentDown:
+		return "down"
+	case CameUp:
+		return "up"
+	case StartedDraining:
+		return "draining"
+	case Left:
+		return "left"
+	}
+	return fmt.Sprintf("Change(%d)", uint8(c))
 }
 
 // Stalled marks b down because a request sent to it got no answer within the
@@ -187,6 +224,28 @@ type Pool struct {
 
 	mu   sync.Mutex // serialises writers of snap
 	snap atomic.Pointer[snapshot]
+	obs  atomic.Pointer[func(*Backend, Change)]
+}
+
+// Observe makes f hear of every change of the pool's servers, from whichever
+// goroutine makes it (discovery, a health check, a request that could not
+// reach a server), once per change, after it is made. f must be quick and must
+// not call the pool. nil stops it.
+func (p *Pool) Observe(f func(*Backend, Change)) {
+	if f == nil {
+		p.obs.Store(nil)
+		return
+	}
+	p.obs.Store(&f)
+}
+
+func (p *Pool) notify(b *Backend, c Change) {
+	if p == nil {
+		return
+	}
+	if f := p.obs.Load(); f != nil {
+		(*f)(b, c)
+	}
 }
 
 type snapshot struct {
@@ -245,14 +304,18 @@ func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
 	}
 	next := &snapshot{byID: make(map[string]*Backend, len(addrs))}
 	have := make(map[string]bool, len(old.all))
+	var back, gone []*Backend // draining ones whose address came back; left now
 	for _, b := range old.all {
 		have[b.addr] = true
 		if want[b.addr] {
-			b.draining.Store(false)
+			if b.draining.Swap(false) {
+				back = append(back, b)
+			}
 		} else if !b.draining.Swap(true) {
 			leaving = append(leaving, b)
 		}
 		if b.draining.Load() && b.active.Load() == 0 {
+			gone = append(gone, b)
 			continue // nothing in flight: leave now
 		}
 		next.all = append(next.all, b)
@@ -260,6 +323,7 @@ func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
 	for a := range want {
 		if !have[a] {
 			b := New(p.ids.ID(a), a)
+			b.pool = p
 			joined = append(joined, b)
 			next.all = append(next.all, b)
 		}
@@ -270,6 +334,15 @@ func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
 	}
 	next.ring = buildRing(next.all)
 	p.snap.Store(next)
+	for _, b := range append(joined, back...) {
+		p.notify(b, Joined)
+	}
+	for _, b := range leaving {
+		p.notify(b, StartedDraining)
+	}
+	for _, b := range gone {
+		p.notify(b, Left)
+	}
 	return joined, leaving
 }
 
@@ -301,6 +374,9 @@ func (p *Pool) Prune() (gone []*Backend) {
 	}
 	next.ring = buildRing(next.all)
 	p.snap.Store(next)
+	for _, b := range gone {
+		p.notify(b, Left)
+	}
 	return gone
 }
 

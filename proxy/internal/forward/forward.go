@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
@@ -161,7 +162,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Deferred: ReverseProxy aborts a response whose body copy fails (the
 	// server died mid-body, the client left) with panic(http.ErrAbortHandler),
 	// and the server's slot and the counters must be given back anyway.
-	defer h.finish(r, c, start)
+	defer h.finish(w, r, c, start)
 	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
 	if c.body != nil && r.ContentLength > 0 && r.ContentLength <= BufferedBody {
 		// Read whole before a server is chosen (see BufferedBody).
@@ -183,8 +184,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.complete = true
 }
 
-// finish releases the server and records the request once it is over.
-func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
+// finish releases the server and records the request once it is over; w's
+// header is the answer's, as sent.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, start time.Time) {
 	if c.srv != nil {
 		c.srv.Release()
 	}
@@ -194,6 +196,7 @@ func (h *Handler) finish(r *http.Request, c *call, start time.Time) {
 		status = 0 // counted with the requests that got no whole answer
 	}
 	c.svc.Counters.Record(c.sticky, status, d)
+	c.svc.Observe(func() live.Visitor { return c.svc.visitor(r, w.Header()) }, c.srv, c.sticky, status)
 	if h.accessLog.Load() {
 		id := ""
 		if c.srv != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
@@ -47,6 +48,9 @@ type Service struct {
 	// Trap is set by NewTable on a service that is not sticky when others
 	// are: the engines show it every Set-Cookie of its answers.
 	Trap *doctor.Trap
+	// Live is the service's live view (shared across reloads, as Counters);
+	// nil: none. The engines hand it every request through Observe.
+	Live *live.Recorder
 }
 
 // Sticky is what the sticky cookie did for a request.

@@ -2,12 +2,20 @@ package h1
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
@@ -83,30 +91,67 @@ func stickyService(name string, addrs ...string) *forward.Service {
 }
 
 func TestStickyHitAllocatesNothing(t *testing.T) {
-	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
-	srv := rawBackend(t, answer)
-	svc := stickyService("service1", srv)
-	assertHitsAllocateNothing(t, svc, "x=1; connect.sid="+testIDs.ID(srv)+"~s%3Aabc; y=2")
+	for _, watched := range []bool{false, true} {
+		name := "with nobody watching the live view"
+		if watched {
+			name = "with a viewer on the live view"
+		}
+		t.Run("prefix/"+name, func(t *testing.T) {
+			answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
+			srv := rawBackend(t, answer)
+			svc := stickyService("service1", srv)
+			assertHitsAllocateNothing(t, svc, "x=1; connect.sid="+testIDs.ID(srv)+"~s%3Aabc; y=2", watched)
+		})
+		t.Run("insert/"+name, func(t *testing.T) {
+			// The backend sets a cookie of its own, which passes; the proxy's is
+			// valid, so nothing is inserted; indirect takes it off the request.
+			answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: lang=fr\r\nContent-Length: 6\r\n\r\nhello\n"
+			srv := rawBackend(t, answer)
+			svc := stickyService("service1", srv)
+			rule, err := sticky.ParseRule("SRV insert indirect nocache httponly")
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc.Sticky = rule
+			assertHitsAllocateNothing(t, svc, "x=1; SRV="+testIDs.ID(srv)+"; y=2", watched)
+		})
+	}
 }
 
-func TestInsertStickyHitAllocatesNothing(t *testing.T) {
-	// The backend sets a cookie of its own, which passes; the proxy's is
-	// valid, so nothing is inserted; indirect takes it off the request.
-	answer := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nSet-Cookie: lang=fr\r\nContent-Length: 6\r\n\r\nhello\n"
-	srv := rawBackend(t, answer)
-	svc := stickyService("service1", srv)
-	rule, err := sticky.ParseRule("SRV insert indirect nocache httponly")
+// watch attaches a real viewer to svc's live view: a hub serving its event
+// stream on 127.0.0.1, read by a client until the test ends.
+func watch(t *testing.T, svc *forward.Service) *proc.Buffer {
+	t.Helper()
+	hub := live.NewHub(live.Options{Sources: func() []live.Source {
+		return []live.Source{{Name: svc.Name, Cookie: svc.Sticky.String(), Pool: svc.Pool, Live: svc.Live}}
+	}})
+	svc.Live = hub.Recorder(svc.Name)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { hub.Run(ctx); close(done) }()
+	srv := httptest.NewServer(hub)
+	resp, err := http.Get(srv.URL + "/live/events")
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.Sticky = rule
-	assertHitsAllocateNothing(t, svc, "x=1; SRV="+testIDs.ID(srv)+"; y=2")
+	c := &proc.Buffer{Max: 1 << 20}
+	go io.Copy(c, resp.Body)
+	t.Cleanup(func() { resp.Body.Close(); hub.Close(); srv.Close(); cancel(); <-done })
+	if !svc.Live.Watched() {
+		t.Fatal("a viewer is connected but the service is not watched")
+	}
+	return c
 }
 
 // assertHitsAllocateNothing sends requests carrying cookie to svc through the
-// engine and fails unless, once warm, a sticky hit allocates nothing.
-func assertHitsAllocateNothing(t *testing.T, svc *forward.Service, cookie string) {
+// engine and fails unless, once warm, a sticky hit allocates nothing; with
+// watched, a viewer is on the live view and must see every request.
+func assertHitsAllocateNothing(t *testing.T, svc *forward.Service, cookie string, watched bool) {
 	t.Helper()
+	var stream *proc.Buffer
+	if watched {
+		stream = watch(t, svc)
+	}
 	front := startEngine(t, Options{}, svc)
 
 	c, err := net.Dial("tcp", front)
@@ -142,6 +187,16 @@ func assertHitsAllocateNothing(t *testing.T, svc *forward.Service, cookie string
 	}
 	if allocs := testing.AllocsPerRun(1000, roundTrip); allocs != 0 {
 		t.Errorf("a proxied sticky hit: %v allocations, want 0", allocs)
+	}
+	if watched {
+		// The view got the visitor, with every request.
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(stream.String(), `"n":1002,`) { // the first, AllocsPerRun's warm-up and its 1000
+			if time.Now().After(deadline) {
+				t.Fatalf("the live view never showed the visitor's 1002 requests")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	if hits := svc.Counters.Hits.Load(); hits < 1000 {
 		t.Errorf("%d sticky hits counted, want every request (%s)", hits, strconv.Itoa(int(hits)))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 )
 
 // Buffer sizes of a client connection. The read buffer holds the request head
@@ -486,7 +487,9 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		if errors.Is(err, errBodyTimeout) {
 			se = &statusError{408, "request timeout: the request body stalled"}
 		}
-		svc.Counters.Record(forward.Outcome(svc, nil, nil, false), se.status, time.Since(start))
+		st := forward.Outcome(svc, nil, nil, false)
+		svc.Counters.Record(st, se.status, time.Since(start))
+		svc.Observe(func() live.Visitor { return c.visitor(n, svc, false) }, nil, st, se.status)
 		c.reject(se)
 		return false
 	}
@@ -644,6 +647,7 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 	// Counted and logged first: a client holding the answer finds it in /stats.
 	d := time.Since(start)
 	svc.Counters.Record(sticky, status, d)
+	svc.Observe(func() live.Visitor { return c.visitor(n, svc, false) }, nil, sticky, status)
 	if c.s.o.AccessLog() {
 		b := c.buf[c.r : c.r+n]
 		forward.LogRequest(c.s.o.Logger, string(c.req.method.of(b)), string(c.req.path.of(b)), status, svc.Name, "", sticky, d, status == 0)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
@@ -406,6 +407,7 @@ func (c *conn) setCookies(rbuf []byte) func(yield func([]byte) bool) {
 func (c *conn) finish(n int, svc *forward.Service, srv *backend.Backend, st forward.Sticky, status, logged int, start time.Time) {
 	d := time.Since(start)
 	svc.Counters.Record(st, status, d)
+	svc.Observe(func() live.Visitor { return c.visitor(n, svc, true) }, srv, st, status)
 	if c.s.o.AccessLog() {
 		c.logRequest(c.buf[c.r:c.r+n], svc, srv, st, logged, status == 0, d)
 	}
@@ -504,6 +506,10 @@ func (c *conn) tunnel(n int, svc *forward.Service, srv *backend.Backend, bc *bco
 		b := c.buf[c.r : c.r+n]
 		method, path = string(c.req.method.of(b)), string(c.req.path.of(b))
 	}
+	var visitor live.Visitor // the head is gone by the end: named now
+	if svc.Live.Watched() {
+		visitor = c.visitor(n, svc, true)
+	}
 	c.setState(http.StateHijacked)
 	// What the client sent after its head already belongs to the new protocol.
 	c.consume(n)
@@ -550,6 +556,7 @@ func (c *conn) tunnel(n int, svc *forward.Service, srv *backend.Backend, bc *bco
 	srv.Release()
 	d := time.Since(start)
 	svc.Counters.Record(st, 101, d)
+	svc.Observe(func() live.Visitor { return visitor }, srv, st, 101)
 	if c.s.o.AccessLog() {
 		forward.LogRequest(c.s.o.Logger, method, path, 101, svc.Name, srv.ID(), st, d, false)
 	}
