@@ -43,6 +43,7 @@ type Config struct {
 	Engine          string        // engine: "fast" (package h1) or "std" (net/http)
 	Timeout         Timeouts
 	Check           health.Config // check: {interval: 2s, timeout: 2s, rise: 2, fall: 3}
+	TLS             TLS           // listen_tls, certificates, https_port, force_ssl, hsts_max_age
 	// Discovery is where Services come from: DiscoveryFile (services: in the file) or
 	// DiscoveryDocker (the swarm, through the Docker Engine API: Services is empty
 	// here and filled by the proxy as the swarm changes).
@@ -89,9 +90,13 @@ type Service struct {
 	Balance           backend.Balance   // balance: roundrobin
 	HealthCheck       string            // health_check: "" (TCP connect) or "/healthz"
 	Check             health.Config     // check: this service's own; zero fields take the file's check:
+	ForceSSL          bool              // force_ssl: cleartext requests get 301 to https (default: the top-level force_ssl)
+	HSTSMaxAge        int               // hsts_max_age: seconds of Strict-Transport-Security on HTTPS answers, 0 none
 	serversRaw        string            // as written, for the summary
 	cookieRaw         string            // as written
 	rules             []route.Rule      // parsed virtual_host
+	forceSSL          *bool             // as written, nil: the top-level value
+	hstsMaxAge        *int
 }
 
 // Default is the configuration of an empty file (but for services, which it must have):
@@ -229,6 +234,8 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 			discoveryNode = v
 		case "trusted_proxies":
 			cfg.TrustedProxies = p.prefixes(v, key)
+		case "listen_tls", "certificates", "https_port", "force_ssl", "hsts_max_age":
+			p.tls(&cfg, key, k, v)
 		case "services":
 			services = v
 		}
@@ -245,6 +252,7 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 		p.errorf(root, `services: is missing; add at least one, e.g. services: {service1: {servers: "tasks.service1:8080"}}, or take them from the swarm with discovery: docker`)
 	default:
 		p.services(&cfg, services)
+		resolveTLS(&cfg)
 	}
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
@@ -253,10 +261,10 @@ func ParseOnto(file string, data []byte, base Config) (*Config, error) {
 }
 
 var (
-	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "trusted_proxies", "services"}
+	topKeys     = []string{"listen", "admin", "maxconn", "maxconn_per_ip", "body_min_rate", "server_name", "max_header_bytes", "retries", "resolve_interval", "access_log", "engine", "timeout", "check", "discovery", "trusted_proxies", "listen_tls", "certificates", "https_port", "force_ssl", "hsts_max_age", "services"}
 	timeoutKeys = []string{"connect", "server", "client", "http_request", "body", "write", "tunnel"}
 	checkKeys   = []string{"interval", "timeout", "rise", "fall"}
-	serviceKeys = []string{"virtual_host", "virtual_host_weight", "servers", "cookie", "balance", "health_check", "check"}
+	serviceKeys = []string{"virtual_host", "virtual_host_weight", "servers", "cookie", "balance", "health_check", "check", "force_ssl", "hsts_max_age"}
 	serviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
@@ -313,6 +321,8 @@ func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
 			}
 		case "check":
 			p.check(v, where+"check.", &sc.Check)
+		case "force_ssl", "hsts_max_age":
+			p.serviceTLS(&sc, where, key, v)
 		}
 	})
 	if sc.Servers == nil && sc.serversRaw == "" {
@@ -553,7 +563,8 @@ func distance(a, b string) int {
 }
 
 // NeedsRestart lists the settings whose change from old to c a reload cannot apply:
-// the listeners and their limits are set up once, at start.
+// the listeners and their limits are set up once, at start. (Certificates are not
+// among them: a reload loads them again.)
 func (c *Config) NeedsRestart(old *Config) []string {
 	var keys []string
 	if old.Listen != c.Listen {
@@ -573,6 +584,9 @@ func (c *Config) NeedsRestart(old *Config) []string {
 	}
 	if old.Timeout != c.Timeout {
 		keys = append(keys, "timeout")
+	}
+	if old.TLS.Listen != c.TLS.Listen {
+		keys = append(keys, "listen_tls")
 	}
 	return keys
 }
@@ -603,6 +617,9 @@ func (c *Config) Summary() string {
 		c.File, c.Listen, c.Engine, admin, c.MaxConn, c.MaxConnPerIP, c.Retries)
 	fmt.Fprintf(&b, "timeouts: connect %v, server %v, client %v, http_request %v, body %v (then %d bytes/s), write %v, tunnel %v\n",
 		c.Timeout.Connect, c.Timeout.Server, c.Timeout.Client, c.Timeout.HTTPRequest, c.Timeout.Body, c.BodyMinRate, c.Timeout.Write, c.Timeout.Tunnel)
+	if c.TLS.Listen != "" {
+		fmt.Fprintf(&b, "listen_tls %s (HTTP/2 and HTTP/1.1, TLS 1.2+), %d certificate(s)\n", c.TLS.Listen, len(c.TLS.Certificates))
+	}
 	if c.Discovery == DiscoveryDocker {
 		fmt.Fprintf(&b, "discovery docker: the services come from the swarm (Docker Engine API), followed every %v and on its events\n", c.ResolveInterval)
 	}
@@ -618,6 +635,12 @@ func (c *Config) Summary() string {
 		fmt.Fprintf(&b, "; balance %v", s.Balance)
 		if s.Sticky.On() {
 			fmt.Fprintf(&b, "; sticky cookie %s", s.Sticky)
+		}
+		if s.ForceSSL {
+			fmt.Fprintf(&b, "; force_ssl to port %d", c.TLS.RedirectPort())
+		}
+		if s.HSTSMaxAge > 0 {
+			fmt.Fprintf(&b, "; hsts max-age=%d", s.HSTSMaxAge)
 		}
 		if s.HealthCheck != "" {
 			fmt.Fprintf(&b, "; check GET %s", s.HealthCheck)
