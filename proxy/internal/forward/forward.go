@@ -110,6 +110,7 @@ type call struct {
 	// server name, and without X-Forwarded-Host).
 	hostless bool
 	body     *clientBody // nil: the request has no body
+	hsts     bool        // the answer carries the service's Strict-Transport-Security
 }
 
 type callKey struct{}
@@ -141,6 +142,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if r.TLS == nil && svc.ForceSSL {
+		h.redirectHTTPS(w, r, svc, start)
+		return
+	}
 	c := &call{svc: svc}
 	if r.Host == "" {
 		c.hostless = true
@@ -159,6 +164,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = c.body
 	}
 	w = &clientWriter{ResponseWriter: w, ctl: rc, timeout: h.limits.WriteTimeout}
+	if r.TLS != nil && svc.HSTS != "" {
+		// Set before the proxying, so the proxy's own error answers carry it too;
+		// modifyResponse drops the server's, so there is one.
+		w.Header()["Strict-Transport-Security"] = []string{svc.HSTS}
+		c.hsts = true
+	}
 	// Deferred: ReverseProxy aborts a response whose body copy fails (the
 	// server died mid-body, the client left) with panic(http.ErrAbortHandler),
 	// and the server's slot and the counters must be given back anyway.
@@ -275,6 +286,9 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 func (h *Handler) modifyResponse(resp *http.Response) error {
 	c := callFrom(resp.Request.Context())
 	c.status = resp.StatusCode
+	if c.hsts {
+		delete(resp.Header, "Strict-Transport-Security")
+	}
 	rule := &c.svc.Sticky
 	if !rule.On() {
 		if tr := c.svc.Trap; tr != nil {

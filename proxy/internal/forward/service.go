@@ -38,7 +38,15 @@ type Service struct {
 	TrustedProxies []netip.Prefix
 	// Retries is how many other servers a request that could not connect
 	// is tried on (HAProxy `retries` with `option redispatch`).
-	Retries  int
+	Retries int
+	// ForceSSL answers a request that came in cleartext with 301 to https, same host,
+	// path and query (dockercloud's FORCE_SSL), on either engine, before a server is
+	// picked. HTTPSPort is the port of that Location; 443 (or 0) writes none.
+	ForceSSL  bool
+	HTTPSPort int
+	// HSTS is the Strict-Transport-Security value of the service's HTTPS answers
+	// (HSTSHeader), replacing any the server sent; "" sends none.
+	HSTS     string
 	Pool     *backend.Pool
 	Counters *Counters // nil: NewTable makes one
 	// Doctor watches the service for the stickiness doctor's conditions;

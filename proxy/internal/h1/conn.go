@@ -194,6 +194,9 @@ func (c *conn) handle(n int) bool {
 	if !found {
 		return c.answerNoRoute(n, start)
 	}
+	if svc.ForceSSL {
+		return c.redirectHTTPS(n, svc, start)
+	}
 	return c.proxy(n, svc, start)
 }
 
