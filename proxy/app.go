@@ -14,8 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/admin"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/certs"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/doctor"
@@ -48,14 +50,15 @@ type app struct {
 	// services (dockerSource.rebase); nil when the file holds the services.
 	rebase func(*config.Config)
 
-	listeners []*listener // the client listener first, then the admin port if on
-	limiter   *limiter    // the client listener's connection slots
+	listeners []*listener // the client listeners first (listen, listen_tls), then the admin port if on
+	limiter   *limiter    // the client listeners' connection slots, shared
 	draining  atomic.Bool
+	tls       *tlsSide // nil without listen_tls
 }
 
 // listener is one port of the proxy and the server of its connections.
 type listener struct {
-	name  string // the configuration key, "listen" or "admin", for logs and errors
+	name  string // the configuration key, "listen", "listen_tls" or "admin", for logs and errors
 	ln    net.Listener
 	srv   engine
 	drain time.Duration // how long the drain at shutdown may wait for requests in flight
@@ -137,6 +140,7 @@ func (a *app) apply(cfg *config.Config) {
 		services = append(services, &forward.Service{
 			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
 			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters, Doctor: r.doctor, Live: a.hub.Recorder(sc.Name),
+			ForceSSL: sc.ForceSSL, HTTPSPort: cfg.TLS.RedirectPort(), HSTS: forward.HSTSHeader(sc.HSTSMaxAge),
 		})
 	}
 	for name, r := range a.runners {
@@ -221,12 +225,26 @@ func (a *app) watchVIP(ctx context.Context, d *doctor.Doctor, targets []discover
 	}
 }
 
-// reload re-reads the configuration file; a bad file changes nothing.
+// reload re-reads the configuration file and the certificates; a bad file or
+// certificate changes nothing. New TLS connections get the new certificates, open
+// ones keep theirs.
 func (a *app) reload() error {
 	cfg, err := a.set.loadConfig()
+	var set *certs.Set
+	var warnings []string
+	if err == nil {
+		set, warnings, err = loadCertificates(cfg)
+	}
 	if err != nil {
-		a.logger.Error("reload failed; keeping the running configuration", "err", err)
+		a.logger.Error("reload failed; keeping the running configuration and certificates", "err", err)
 		return err
+	}
+	for _, w := range warnings {
+		a.logger.Warn(w)
+	}
+	if set != nil && a.tls != nil {
+		a.tls.store.Swap(set)
+		a.logger.Info("certificates reloaded", "certificates", len(set.Entries()))
 	}
 	if a.rebase != nil {
 		a.rebase(cfg)
@@ -237,30 +255,49 @@ func (a *app) reload() error {
 	return nil
 }
 
-// listen opens the client listener and the admin port, so that an address in use is
-// reported at once and tests can listen on port 0.
+// listen opens the client listeners (listen, and listen_tls with its certificates)
+// and the admin port, so that an address in use or a bad certificate is reported at
+// once and tests can listen on port 0.
 func (a *app) listen() error {
 	cfg := a.cfg
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
 	errorLog := slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug)
-	a.listeners = []*listener{{name: "listen", ln: a.limiter.listener(ln),
-		srv: a.newEngine(cfg, errorLog), drain: a.set.shutdownTimeout}}
+	if err := a.listenClient("listen", cfg.Listen, a.newEngine(cfg, errorLog)); err != nil {
+		return err
+	}
+	if cfg.TLS.Listen != "" {
+		set, warnings, err := loadCertificates(cfg)
+		if err != nil {
+			a.closeListeners()
+			return cli.Usage(err)
+		}
+		for _, w := range warnings {
+			a.logger.Warn(w)
+		}
+		a.tls = &tlsSide{listen: cfg.TLS.Listen}
+		a.tls.store.Swap(set)
+		if err := a.listenClient("listen_tls", cfg.TLS.Listen, a.newTLSEngine(cfg, errorLog)); err != nil {
+			a.closeListeners()
+			return err
+		}
+		a.tls.listen = a.addr("listen_tls")
+	}
 	if cfg.Admin == "" {
 		return nil
 	}
 	aln, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
-		ln.Close()
+		a.closeListeners()
 		return fmt.Errorf("listen %s (admin): %w", cfg.Admin, err)
+	}
+	var tlsStats func() *admin.TLSStats
+	if a.tls != nil {
+		tlsStats = a.tls.stats
 	}
 	adminSrv := &http.Server{
 		Handler: admin.NewHandler(admin.Options{
 			Table: a.handler.Table, Auth: a.set.statsAuth, Version: version, Engine: cfg.Engine, Logger: a.logger,
 			Live:        a.hub,
-			Connections: a.limiter.open.Load, Rejected: a.limiter.Rejected,
+			Connections: a.limiter.open.Load, Rejected: a.limiter.Rejected, TLS: tlsStats,
 			Ready: func() error {
 				if a.draining.Load() {
 					return errors.New("shutting down")
@@ -276,6 +313,33 @@ func (a *app) listen() error {
 	adminSrv.RegisterOnShutdown(a.hub.Close)
 	a.listeners = append(a.listeners, &listener{name: "admin", ln: aln, drain: time.Second, srv: adminSrv})
 	return nil
+}
+
+// listenClient opens a client port with srv to serve it. Every client port goes
+// through here, so all share the limiter's slots (maxconn, maxconn_per_ip) and count
+// in one open-connections figure.
+func (a *app) listenClient(name, addr string, srv engine) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if name != "listen" {
+			return fmt.Errorf("listen %s (%s): %w", addr, name, err)
+		}
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	limited := a.limiter.listener(ln)
+	if name == "listen_tls" {
+		limited = a.limiter.tlsListener(ln)
+	}
+	a.listeners = append(a.listeners, &listener{name: name, ln: limited, srv: srv, drain: a.set.shutdownTimeout})
+	return nil
+}
+
+// closeListeners closes what listen opened before it failed.
+func (a *app) closeListeners() {
+	for _, l := range a.listeners {
+		l.ln.Close()
+	}
+	a.listeners = nil
 }
 
 // newEngine is the server of the client listener, as engine: says: the h1 engine
@@ -353,22 +417,37 @@ func (a *app) serve(ctx context.Context, reload <-chan os.Signal) error {
 	}
 }
 
-// shutdown drains every listener, the client one first: /readyz fails from the start.
+// shutdown drains every listener, the client ones first, together: /readyz fails from
+// the start, and the admin port goes last.
 func (a *app) shutdown() error {
 	a.draining.Store(true)
 	a.logger.Info("shutting down: draining requests in flight", "timeout", a.set.shutdownTimeout)
+	var clients sync.WaitGroup
 	for _, l := range a.listeners {
-		ctx, cancel := context.WithTimeout(context.Background(), l.drain)
-		if err := l.srv.Shutdown(ctx); err != nil {
-			if l.name == "listen" {
-				a.logger.Warn("shutdown timeout: closing the connections still open", "err", err)
-			}
-			l.srv.Close()
+		if l.name != "admin" {
+			clients.Go(func() { a.drain(l) })
 		}
-		cancel()
+	}
+	clients.Wait()
+	for _, l := range a.listeners {
+		if l.name == "admin" {
+			a.drain(l)
+		}
 	}
 	a.logger.Info("proxy stopped")
 	return nil
+}
+
+// drain shuts one listener down within its drain time, then closes what is left.
+func (a *app) drain(l *listener) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.drain)
+	defer cancel()
+	if err := l.srv.Shutdown(ctx); err != nil {
+		if l.name != "admin" {
+			a.logger.Warn("shutdown timeout: closing the connections still open", "listener", l.name, "err", err)
+		}
+		l.srv.Close()
+	}
 }
 
 // stop ends the per-service goroutines and closes idle server connections.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/netip"
@@ -61,9 +62,17 @@ func (l *limiter) Rejected() map[string]uint64 {
 // listener wraps ln: Accept returns only connections that got a slot.
 func (l *limiter) listener(ln net.Listener) net.Listener { return &limitListener{Listener: ln, l: l} }
 
+// tlsListener is listener for a port that speaks TLS: a client refused there is reset,
+// not answered in cleartext it could not read (and a handshake only to say 503 would
+// cost what the limit saves).
+func (l *limiter) tlsListener(ln net.Listener) net.Listener {
+	return &limitListener{Listener: ln, l: l, reset: true}
+}
+
 type limitListener struct {
 	net.Listener
-	l *limiter
+	l     *limiter
+	reset bool // refuse with a reset, never an answer
 }
 
 func (ll *limitListener) Accept() (net.Conn, error) {
@@ -72,15 +81,15 @@ func (ll *limitListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if lc, ok := ll.l.admit(c); ok {
+		if lc, ok := ll.l.admit(c, ll.reset); ok {
 			return lc, nil
 		}
 	}
 }
 
 // admit gives c a slot, closing the longest-idle connection when there is none free,
-// or refuses it.
-func (l *limiter) admit(c net.Conn) (*limitConn, bool) {
+// or refuses it (with a reset, if reset).
+func (l *limiter) admit(c net.Conn, reset bool) (*limitConn, bool) {
 	ip := remoteIP(c)
 	lc := &limitConn{Conn: c, l: l, ip: ip}
 	lc.idleSince.Store(time.Now().UnixNano()) // new: idle until its first byte
@@ -89,13 +98,13 @@ func (l *limiter) admit(c net.Conn) (*limitConn, bool) {
 	switch {
 	case l.perIP > 0 && ip.IsValid() && l.byIP[ip] >= l.perIP:
 		l.mu.Unlock()
-		l.refuse(c, rejectedPerIP)
+		l.refuse(c, rejectedPerIP, reset)
 		return nil, false
 	case len(l.conns) >= l.max:
 		evict = l.longestIdle()
 		if evict == nil {
 			l.mu.Unlock()
-			l.refuse(c, rejectedMaxConn)
+			l.refuse(c, rejectedMaxConn, reset)
 			return nil, false
 		}
 		l.forget(evict)
@@ -140,16 +149,18 @@ func (l *limiter) forget(c *limitConn) {
 }
 
 // refuse answers a connection that got no slot, in a goroutine of its own and within
-// refuseTime, or resets it when refuseAtOnce answers are already being written.
-func (l *limiter) refuse(c net.Conn, why int) {
+// refuseTime, or resets it when reset is set or refuseAtOnce answers are already being
+// written.
+func (l *limiter) refuse(c net.Conn, why int, reset bool) {
 	l.rejected[why].Add(1)
+	if reset {
+		resetConn(c)
+		return
+	}
 	select {
 	case l.refusing <- struct{}{}:
 	default:
-		if tc, ok := c.(*net.TCPConn); ok {
-			tc.SetLinger(0) // a reset: no TIME_WAIT, nothing more to read
-		}
-		c.Close()
+		resetConn(c)
 		return
 	}
 	go func() {
@@ -174,9 +185,21 @@ func (l *limiter) refuse(c net.Conn, why int) {
 	}()
 }
 
+// resetConn closes c with a reset: no TIME_WAIT, nothing more to read.
+func resetConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
 // connState is the engines' report of a connection's state (net/http's
-// Server.ConnState): a new or idle connection is the first to go at the limit.
+// Server.ConnState): a new or idle connection is the first to go at the limit. On the
+// TLS port net/http reports the *tls.Conn around the limited one.
 func (l *limiter) connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	lc, ok := c.(*limitConn)
 	if !ok {
 		return

@@ -41,7 +41,17 @@ func runReloading(ctx context.Context, args []string, getenv func(string) string
 		return cli.Usage(err)
 	}
 	if set.check {
+		certs, warnings, err := loadCertificates(cfg)
+		if err != nil {
+			return cli.Usage(err)
+		}
 		fmt.Fprint(stdout, cfg.Summary())
+		if certs != nil {
+			fmt.Fprint(stdout, certs.Summary())
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
 		for _, w := range checkWarnings(ctx, cfg, nil) {
 			fmt.Fprintln(stdout, w)
 		}

@@ -34,6 +34,10 @@ type settings struct {
 	dockerEnv    swarm.Env
 	dockerEnvErr error
 	hostname     string
+
+	listenTLS string               // overrides listen_tls: when set; "off" turns it off
+	certFiles []config.Certificate // TLS_CERT_FILES: replace certificates: when set
+	httpsPort int                  // overrides https_port: when set
 }
 
 // defaultConfigFile is read when no -config or PROXY_CONFIG names a file (and
@@ -59,6 +63,7 @@ func (s *settings) command() *cli.Command {
 			}},
 	}
 	table = append(table, s.discoverySettings()...)
+	table = append(table, s.tlsSettings()...)
 	table = append(table, s.log.Settings()...)
 	table = append(table,
 		cli.Setting{Flag: "shutdown-timeout", Env: "SHUTDOWN_TIMEOUT", Default: "10s", Usage: "on SIGTERM, wait this long for requests in flight",
@@ -101,6 +106,8 @@ func (s *settings) command() *cli.Command {
 const configHelp = `Configuration file (YAML; unknown keys are errors; durations "5s" or milliseconds):
   listen: ":80"              admin: ":1936"          engine: fast (or std)   server_name: localhost
   maxconn: 4096              maxconn_per_ip: 512     max_header_bytes: 32768 body_min_rate: 500
+  listen_tls: ":443"         certificates: [site.pem, {cert: a.crt, key: a.key}]   (HTTP/2 and HTTP/1.1)
+  force_ssl: false           hsts_max_age: 0         https_port: 443      (also per service)
   retries: 3                 resolve_interval: 5s    access_log: true
   timeout: {connect: 5s, server: 50s, client: 50s, http_request: 10s, body: 10s, write: 30s, tunnel: 1h}
   check:   {interval: 2s, timeout: 2s, rise: 2, fall: 3}
@@ -120,8 +127,8 @@ const configHelp = `Configuration file (YAML; unknown keys are errors; durations
     TIMEOUT, MAXCONN, BALANCE, HEALTH_CHECK, SWARM_MODE_POLLING_INTERVAL override the file.
 
 Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP re-reads the file (services, servers,
-checks, retries, access_log; listen, admin, engine, maxconn, limits and timeouts need a
-restart).
+checks, retries, access_log, certificates; listen, listen_tls, admin, engine, maxconn,
+limits and timeouts need a restart).
 Bad values exit 2 with a message naming the setting; a listen error exits 1.`
 
 // parseSettings reads the flags and the environment; -h goes to help.
@@ -148,6 +155,10 @@ func (s settings) loadConfig() (*config.Config, error) {
 		cfg.Admin = ""
 	default:
 		cfg.Admin = s.admin
+	}
+	s.applyTLS(cfg)
+	if err := cfg.CheckTLS(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }

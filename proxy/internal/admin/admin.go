@@ -49,8 +49,11 @@
 //	  }]
 //	}
 //
+// With listen_tls the JSON has "tls" too (see TLSStats).
+//
 // The stats text (?format=text, text/plain), for shell scripts such as stack/stack.sh:
-// a first line about the proxy itself, then one line per service, then one per server
+// a first line about the proxy itself (with listen_tls, a "tls" line after it: see
+// TLSStats), then one line per service, then one per server
 // of it, in the JSON's order. Each service or server line is
 // its kind and the service's name, then for a server its id and state, then key value
 // pairs. Names, ids, states and addresses hold no blank. Lines and keys are stable;
@@ -112,6 +115,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Live serves /live and what is under it (a *live.Hub); nil: no live view.
 	Live http.Handler
+
+	// TLS returns the HTTPS listener's stats (nil func: no listen_tls).
+	TLS func() *TLSStats
 }
 
 // NewHandler returns the admin port's handler.
@@ -196,6 +202,7 @@ type Stats struct {
 	UptimeS     float64           `json:"uptime_s"`
 	Connections *int64            `json:"connections,omitempty"`
 	Rejected    map[string]uint64 `json:"rejected,omitempty"` // connections refused, by reason
+	TLS         *TLSStats         `json:"tls,omitempty"`
 	Routes      []forward.Route   `json:"routes"`
 	Services    []ServiceStats    `json:"services"`
 	// Warnings are the stickiness doctor's conditions that hold now.
@@ -248,6 +255,9 @@ func (a *admin) Snapshot() Stats {
 	}
 	if a.o.Rejected != nil {
 		st.Rejected = a.o.Rejected()
+	}
+	if a.o.TLS != nil {
+		st.TLS = a.o.TLS()
 	}
 	st.Services = []ServiceStats{}
 	st.Warnings = []doctor.Warning{}
@@ -311,6 +321,7 @@ func (st Stats) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, " rejected_maxconn %d rejected_maxconn_per_ip %d", st.Rejected["maxconn"], st.Rejected["maxconn_per_ip"])
 	}
 	bw.WriteString("\n")
+	st.TLS.writeText(bw)
 	for _, s := range st.Services {
 		cookie := s.Cookie
 		if cookie == "" {
@@ -344,7 +355,7 @@ func text(w http.ResponseWriter, status int, msg string) {
 	_, _ = io.WriteString(w, msg+"\n")
 }
 
-var page = template.Must(template.New("stats").Parse(`<!doctype html>
+var page = template.Must(template.New("stats").Funcs(template.FuncMap{"until": until}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>proxy stats</title>
 <meta http-equiv="refresh" content="5">
 <style>
@@ -356,7 +367,12 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#eee
 {{range .Warnings}}<p style="background:#fdd;padding:.5em"><b>{{.Service}}: {{.Kind}}</b>: {{.Message}}</p>
 {{end}}
 <p>version {{.Version}}, up {{.UptimeS}} s{{with .Connections}}, {{.}} client connections{{end}}. Live view: <a href="/live">/live</a>. JSON: <a href="/stats?format=json">/stats?format=json</a>, <a href="/metrics">/metrics</a>.</p>
-<h2>routes</h2>
+{{with .TLS}}<h2>https</h2>
+<p>listen {{.Listen}} (engine {{.Engine}}, HTTP/2 and HTTP/1.1): {{.Handshakes.H2}} h2 and {{.Handshakes.HTTP1}} http/1.1 handshakes, {{.Handshakes.Resumed}} resumed.</p>
+<table><tr><th>certificate</th><th>names</th><th>until</th><th></th></tr>
+{{range .Certificates}}<tr><td>{{.Files}}</td><td>{{range .Names}}{{.}} {{end}}</td><td>{{until .NotAfter}}</td><td>{{if .Default}}default{{end}}</td></tr>
+{{end}}</table>
+{{end}}<h2>routes</h2>
 <table><tr><th>rule</th><th>service</th></tr>
 {{range .Routes}}<tr><td>{{.Rule}}</td><td>{{.Service}}</td></tr>
 {{end}}</table>

@@ -40,7 +40,8 @@ var (
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descServerUp, descServerState, descActive, descRequests, descFailures,
-		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected, descWarning} {
+		descAvailable, descSticky, descResponses, descDuration, descConns, descRejected, descWarning,
+		descHandshakes, descResumed, descCertExpiry} {
 		ch <- d
 	}
 }
@@ -53,6 +54,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range c.a.o.Rejected() {
 			ch <- prometheus.MustNewConstMetric(descRejected, prometheus.CounterValue, float64(n), reason)
 		}
+	}
+	if c.a.o.TLS != nil {
+		collectTLS(c.a.o.TLS(), ch)
 	}
 	for _, s := range c.a.o.Table().Services() {
 		for _, b := range s.Pool.Backends() {

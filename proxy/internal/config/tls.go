@@ -185,7 +185,7 @@ func (c *Config) CheckTLS() error {
 	if t.Listen == "" && hsts != "" {
 		errs = append(errs, fmt.Errorf(`%s%s is sent on HTTPS answers only, but listen_tls is not set; add listen_tls: ":443"`, at("hsts_max_age"), hsts))
 	}
-	if t.Listen != "" && t.Listen == c.Listen {
+	if _, port, _ := net.SplitHostPort(t.Listen); t.Listen != "" && t.Listen == c.Listen && port != "0" {
 		errs = append(errs, fmt.Errorf("%slisten_tls and listen are both %s; give HTTPS its own port, e.g. listen_tls: \":443\"", at("listen_tls"), t.Listen))
 	}
 	return errors.Join(errs...)
