@@ -58,6 +58,6 @@ clean: ## remove what the builds wrote (bin/, bench/bin/, .run/); lab-results/ s
 
 -include mk/*.mk
 
-run: build ## the whole tutorial on localhost; settings: REPLICAS=3 STORE=cookie PORT=8081
+run: build ## the whole tutorial on localhost; settings: REPLICAS=3 STORE=cookie PORT=8081 TLS=1
 	$(GO) build -o $(BIN)/localstack ./localstack
 	$(BIN)/localstack -bin $(BIN)

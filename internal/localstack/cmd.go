@@ -23,6 +23,8 @@ type command struct {
 	adminPort  int
 	cookiePath string
 	quiet      bool
+	tls        bool
+	tlsPort    int
 }
 
 func (c *command) table() *cli.Command {
@@ -41,6 +43,9 @@ func (c *command) table() *cli.Command {
 			{Flag: "admin-port", Env: "ADMIN_PORT", Default: "1936", Usage: "the proxy's admin (stats) port", Set: cli.Int(&c.adminPort, 1, 65535)},
 			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "COOKIE_PATH for both services; / reproduces the 2018 trap",
 				Set: cli.String(&c.cookiePath)},
+			{Flag: "tls", Env: "TLS", Default: "false", Bool: true, Usage: "also HTTPS (HTTP/2) on TLS_PORT, with a self-signed certificate for localhost kept in RUN_DIR/tls.pem",
+				Set: func(v string) error { c.tls = v != "" && v != "false" && v != "0"; return nil }},
+			{Flag: "tls-port", Env: "TLS_PORT", Default: "8443", Usage: "the proxy's HTTPS port on 127.0.0.1 (with TLS)", Set: cli.Int(&c.tlsPort, 1, 65535)},
 			{Flag: "quiet", Env: "QUIET", Default: "false", Bool: true, Usage: "do not print the processes' log lines",
 				Set: func(v string) error { c.quiet = v != "" && v != "false" && v != "0"; return nil }},
 		},
@@ -52,6 +57,9 @@ func parseCommand(args []string, getenv func(string) string, help io.Writer) (co
 	err := c.table().Parse(args, getenv, help)
 	if err == nil && c.port == c.adminPort {
 		err = cli.Usage(fmt.Errorf("PORT and ADMIN_PORT are both %d: choose two ports", c.port))
+	}
+	if err == nil && c.tls && (c.tlsPort == c.port || c.tlsPort == c.adminPort) {
+		err = cli.Usage(fmt.Errorf("TLS_PORT %d is also PORT or ADMIN_PORT: choose another port", c.tlsPort))
 	}
 	return c, err
 }
@@ -78,6 +86,8 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		CookiePath: c.cookiePath,
 		ProxyPort:  c.port,
 		AdminPort:  c.adminPort,
+		TLS:        c.tls,
+		TLSPort:    c.tlsPort,
 		Out:        out,
 	})
 	if err != nil {
@@ -128,10 +138,15 @@ func watch(ctx context.Context, stdout io.Writer, stack *Stack, statePath string
 }
 
 // writeState lists the processes for scripts/demo.sh, one per line:
-// "url URL", "admin URL", "proxy PID", "replica NAME PID ADDR" (running replicas only).
+// "url URL", "admin URL", with TLS "tls URL" and "cert FILE", "proxy PID",
+// "replica NAME PID ADDR" (running replicas only).
 func writeState(path string, stack *Stack) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "url %s\nadmin %s\nproxy %d\n", stack.URL(), stack.AdminURL(), stack.ProxyPid())
+	fmt.Fprintf(&b, "url %s\nadmin %s\n", stack.URL(), stack.AdminURL())
+	if stack.TLSURL() != "" {
+		fmt.Fprintf(&b, "tls %s\ncert %s\n", stack.TLSURL(), stack.CertFile())
+	}
+	fmt.Fprintf(&b, "proxy %d\n", stack.ProxyPid())
 	for _, svc := range stack.Services() {
 		for _, r := range stack.Replicas(svc.Name) {
 			if r.Running() {
@@ -165,10 +180,17 @@ func printBanner(w io.Writer, c command, stack *Stack, live string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 4, ' ', 0)
 	fmt.Fprintf(tw, "  %s/service1\t%s\n", url, s1)
 	fmt.Fprintf(tw, "  %s/service2\t%s\n", url, s2)
+	if tls := stack.TLSURL(); tls != "" {
+		tls = strings.Replace(tls, "127.0.0.1", "localhost", 1)
+		fmt.Fprintf(tw, "  %s/service1\tthe same over HTTPS (HTTP/2), self-signed certificate %s\n", tls, stack.CertFile())
+	}
 	fmt.Fprintf(tw, "  %s/stats\tthe proxy's view: servers, ids, sticky hits\n", admin)
 	tw.Flush()
 	fmt.Fprintf(w, "\n  live:  %s\n         who is served by whom, as it happens (open it, then stop a replica)\n",
 		strings.Replace(live, "127.0.0.1", "localhost", 1))
-	fmt.Fprintf(w, "\n  try:   curl -c jar -b jar %s/service1\n  tour:  %s\n\nCtrl-C stops every process it started.\n\n",
-		strings.TrimPrefix(url, "http://"), demo)
+	fmt.Fprintf(w, "\n  try:   curl -c jar -b jar %s/service1\n", strings.TrimPrefix(url, "http://"))
+	if tls := stack.TLSURL(); tls != "" {
+		fmt.Fprintf(w, "         curl --cacert %s -c jar -b jar %s/service1\n", stack.CertFile(), strings.Replace(tls, "127.0.0.1", "localhost", 1))
+	}
+	fmt.Fprintf(w, "  tour:  %s\n\nCtrl-C stops every process it started.\n\n", demo)
 }

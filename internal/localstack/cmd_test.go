@@ -31,6 +31,10 @@ func TestParseCommand(t *testing.T) {
 		{"a port that is not a number is named", nil, map[string]string{"PORT": "eighty"}, nil, `PORT="eighty": not a whole number`},
 		{"every bad setting is reported at once", nil, map[string]string{"REPLICAS": "0", "ADMIN_PORT": "70000"}, nil, `ADMIN_PORT="70000": choose 1 to 65535`},
 		{"the two ports must differ", nil, map[string]string{"PORT": "9000", "ADMIN_PORT": "9000"}, nil, "both 9000"},
+		{"TLS=1 turns HTTPS on at 8443", nil, map[string]string{"TLS": "1"}, func(c command) bool {
+			return c.tls && c.tlsPort == 8443
+		}, ""},
+		{"TLS_PORT must be a port of its own", nil, map[string]string{"TLS": "1", "TLS_PORT": "8080"}, nil, "TLS_PORT 8080 is also PORT or ADMIN_PORT"},
 		{"a bare argument is not a setting", []string{"REPLICAS=3"}, nil, nil, `unexpected argument "REPLICAS=3"`},
 		{"an unknown flag is a usage error", []string{"-replica", "3"}, nil, nil, "flag provided but not defined: -replica"},
 	} {

@@ -70,6 +70,11 @@ type Config struct {
 	Host string
 	// ProxyPort and AdminPort are the proxy's ports; 0 picks free ones.
 	ProxyPort, AdminPort int
+	// TLS turns on the proxy's HTTPS listener on TLSPort (0: a free one) with a
+	// self-signed certificate for localhost and Host, which the stack writes to Dir
+	// (tls.pem) or keeps from an earlier run while it is valid (see CertFile).
+	TLS     bool
+	TLSPort int
 	// Out receives every child's output, one line at a time with its name in front;
 	// nil discards it.
 	Out io.Writer
@@ -103,6 +108,8 @@ type Stack struct {
 	ownDir     bool
 	proxyAddr  string
 	adminAddr  string
+	tlsAddr    string
+	certFile   string
 	secret     string
 
 	mu       sync.Mutex
@@ -144,6 +151,12 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 		return nil, err
 	}
 	s.configPath = filepath.Join(dir, "proxy.yaml")
+	if cfg.TLS {
+		s.certFile = filepath.Join(dir, "tls.pem")
+		if err := selfSigned(s.certFile, cfg.Host); err != nil {
+			return nil, err
+		}
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -177,6 +190,11 @@ func (s *Stack) startProxy(ctx context.Context) error {
 		if s.adminAddr, err = listenAddr(s.cfg.Host, s.cfg.AdminPort, "ADMIN_PORT"); err != nil {
 			return err
 		}
+		if s.cfg.TLS {
+			if s.tlsAddr, err = listenAddr(s.cfg.Host, s.cfg.TLSPort, "TLS_PORT"); err != nil {
+				return err
+			}
+		}
 		if err = s.writeProxyConfig(); err != nil {
 			return err
 		}
@@ -188,7 +206,7 @@ func (s *Stack) startProxy(ctx context.Context) error {
 		s.proxy = p
 		s.mu.Unlock()
 		err = s.WaitReady(ctx)
-		if err == nil || !p.Exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0) {
+		if err == nil || !p.Exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0 && (!s.cfg.TLS || s.cfg.TLSPort != 0)) {
 			return err
 		}
 	}
@@ -242,6 +260,18 @@ func (s *Stack) URL() string { return "http://" + s.proxyAddr }
 
 // AdminURL is the proxy's admin address, e.g. "http://127.0.0.1:1936".
 func (s *Stack) AdminURL() string { return "http://" + s.adminAddr }
+
+// TLSURL is the proxy's HTTPS address, e.g. "https://127.0.0.1:8443"; "" without TLS.
+func (s *Stack) TLSURL() string {
+	if s.tlsAddr == "" {
+		return ""
+	}
+	return "https://" + s.tlsAddr
+}
+
+// CertFile is the self-signed certificate (and key) of the HTTPS listener, for a
+// client to trust (curl --cacert); "" without TLS.
+func (s *Stack) CertFile() string { return s.certFile }
 
 // ProxyPid is the proxy's process id.
 func (s *Stack) ProxyPid() int { return s.proxy.Pid() }
@@ -348,6 +378,9 @@ func (s *Stack) writeProxyConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# written by localstack for this run; edits are lost\n")
 	fmt.Fprintf(&b, "listen: %q\nadmin: %q\n", s.proxyAddr, s.adminAddr)
+	if s.cfg.TLS {
+		fmt.Fprintf(&b, "listen_tls: %q\ncertificates: [%q]\n", s.tlsAddr, s.certFile)
+	}
 	if s.cfg.Engine != "" {
 		fmt.Fprintf(&b, "engine: %s\n", s.cfg.Engine)
 	}
