@@ -3,10 +3,11 @@
 # settings as environment variables:
 #
 #   STACK (test)  PORT (80)  STATS_PORT (1936)  STORE (memory|cookie)  REPLICAS (2)  UPDATE_DELAY (10s)
+#   TLS (1: HTTPS too, 0: not)  TLS_PORT (443)
 #   VERSION (image tag)  SERVICE, N (scale)  SERVICES (update)  STACK_WAIT (180, seconds)
 #   STACK_FILE (deploy: docker-compose.yml, or stack/docker-compose.2018.yml)
 #
-# make passes PORT, STATS_PORT, STORE, REPLICAS and UPDATE_DELAY only when the user gave
+# make passes PORT, STATS_PORT, STORE, REPLICAS, UPDATE_DELAY, TLS and TLS_PORT only when the user gave
 # them (on its command line or in the environment), and empty otherwise: the defaults in
 # brackets apply to a first deploy only. A stack that exists is read back from the swarm
 # (read_stack), so every later command needs only STACK: a redeploy keeps what it is not
@@ -24,6 +25,8 @@ STATS_PORT=${STATS_PORT:-}
 STORE=${STORE:-}
 REPLICAS=${REPLICAS:-}
 UPDATE_DELAY=${UPDATE_DELAY:-}
+TLS=${TLS:-}
+TLS_PORT=${TLS_PORT:-}
 VERSION=${VERSION:-latest}
 STACK_WAIT=${STACK_WAIT:-180}
 # How long a wait keeps going in a state that means it cannot succeed if it lasts
@@ -135,6 +138,7 @@ DEFAULT_STATS_PORT=1936
 DEFAULT_STORE=memory
 DEFAULT_REPLICAS=2
 DEFAULT_UPDATE_DELAY=10s
+DEFAULT_TLS_PORT=443
 # service1's label naming the variant, set by docker-compose.yml (memory) and
 # stack/docker-compose.cookie.yml (cookie), so it holds however the stack was deployed.
 STORE_LABEL=com.swarm-affinity.store
@@ -163,7 +167,7 @@ duration_ns() {
 # formed; ports and replica counts come out as plain decimal numbers.
 check_given() {
 	local bad='' name
-	for name in PORT STATS_PORT; do
+	for name in PORT STATS_PORT TLS_PORT; do
 		[[ -n ${!name} ]] || continue
 		if [[ ${!name} =~ ^[0-9]{1,5}$ ]] && ((10#${!name} >= 1 && 10#${!name} <= 65535)); then
 			printf -v "$name" %d "$((10#${!name}))"
@@ -174,6 +178,12 @@ check_given() {
 	case $STORE in
 	'' | memory | cookie) ;;
 	*) bad+=$'\n'"  STORE=$STORE: use memory (sticky proxy) or cookie (stateless service1)" ;;
+	esac
+	case $TLS in
+	'') ;;
+	1 | true | yes) TLS=1 ;;
+	0 | false | no) TLS=0 ;;
+	*) bad+=$'\n'"  TLS=$TLS: give TLS=1 (HTTPS too) or TLS=0" ;;
 	esac
 	if [[ -n $REPLICAS ]]; then
 		if [[ $REPLICAS =~ ^[0-9]{1,4}$ ]]; then REPLICAS=$((10#$REPLICAS)); else
@@ -192,7 +202,7 @@ check_given() {
 # a stack deployed before the label existed) stays empty.
 read_stack() {
 	DEPLOYED_PORT='' DEPLOYED_STATS_PORT='' DEPLOYED_STORE='' DEPLOYED_DELAY='' DEPLOYED_DELAY_NS=''
-	DEPLOYED_SERVICE1='' DEPLOYED_SERVICE2=''
+	DEPLOYED_SERVICE1='' DEPLOYED_SERVICE2='' DEPLOYED_TLS_PORT=''
 	local ids specs name ports store replicas delay delay_ns port
 	ids=$(docker service ls -q --filter "label=$NS_LABEL") || die "cannot list the services of stack $STACK"
 	[[ -n $ids ]] || return 0
@@ -211,6 +221,7 @@ read_stack() {
 				# 8080 in our stack (the proxy runs as nobody); 80 in the 2018 file's.
 				8080 | 80) DEPLOYED_PORT=${port#*:} ;;
 				1936) DEPLOYED_STATS_PORT=${port#*:} ;;
+				8443) DEPLOYED_TLS_PORT=${port#*:} ;; # HTTPS (stack/docker-compose.tls.yml)
 				esac
 			done ;;
 		service1)
@@ -235,6 +246,7 @@ deployed_words() {
 		words+=" (service1 ${DEPLOYED_SERVICE1:-?} replicas, service2 ${DEPLOYED_SERVICE2:-?})"
 	fi
 	[[ -z $DEPLOYED_DELAY ]] || words+=" UPDATE_DELAY=$DEPLOYED_DELAY"
+	[[ -z $DEPLOYED_TLS_PORT ]] || words+=" TLS=1 TLS_PORT=$DEPLOYED_TLS_PORT"
 	printf '%s' "${words# }"
 }
 
@@ -273,6 +285,25 @@ deploy_settings() {
 		[[ -z $DEPLOYED_SERVICE1$DEPLOYED_SERVICE2 ]] ||
 			kept+=" replicas service1=$SERVICE1_REPLICAS service2=$SERVICE2_REPLICAS"
 	fi
+	# HTTPS: as given (TLS=1, TLS=0), else as deployed; its port likewise.
+	if [[ -z $TLS ]]; then
+		TLS=0
+		if [[ -n $DEPLOYED_TLS_PORT ]]; then TLS=1 kept+=" TLS=1"; fi
+	elif [[ -n $DEPLOYED_PORT && $TLS == 1 && -z $DEPLOYED_TLS_PORT ]] || [[ $TLS == 0 && -n $DEPLOYED_TLS_PORT ]]; then
+		changed+=" TLS -> $TLS;"
+	fi
+	if [[ $TLS == 1 ]]; then
+		if [[ -z $TLS_PORT ]]; then
+			TLS_PORT=${DEPLOYED_TLS_PORT:-$DEFAULT_TLS_PORT}
+			[[ -z $DEPLOYED_TLS_PORT ]] || kept+=" TLS_PORT=$TLS_PORT"
+		elif [[ -n $DEPLOYED_TLS_PORT && $TLS_PORT != "$DEPLOYED_TLS_PORT" ]]; then
+			changed+=" TLS_PORT $DEPLOYED_TLS_PORT -> $TLS_PORT;"
+		fi
+		[[ $TLS_PORT != "$PORT" && $TLS_PORT != "$STATS_PORT" ]] ||
+			die "TLS_PORT $TLS_PORT is also PORT or STATS_PORT: give HTTPS a port of its own, e.g. TLS_PORT=8443"
+	else
+		TLS_PORT=
+	fi
 	[[ $PORT != "$STATS_PORT" ]] || die "PORT and STATS_PORT are both $PORT: the proxy needs two ports, e.g. PORT=8000 STATS_PORT=8001"
 	[[ -z $kept ]] || say "stack $STACK exists: keeping${kept} (give a setting to change it)"
 	[[ -z $changed ]] || say "changing${changed%;}"
@@ -287,13 +318,16 @@ stack_settings() {
 	check_given
 	need_stack
 	read_stack
-	for name in PORT STATS_PORT STORE; do
+	for name in PORT STATS_PORT STORE TLS_PORT; do
 		deployed=DEPLOYED_$name
 		deployed=${!deployed}
 		if [[ -n ${!name} && -n $deployed && ${!name} != "$deployed" ]]; then
 			wrong+=" $name=${!name}" fix+=" $name=${!name}"
 		fi
 	done
+	if [[ -n $TLS && $TLS != "$([[ -n $DEPLOYED_TLS_PORT ]] && echo 1 || echo 0)" ]]; then
+		wrong+=" TLS=$TLS" fix+=" TLS=$TLS"
+	fi
 	if [[ -n $REPLICAS && "$DEPLOYED_SERVICE1 $DEPLOYED_SERVICE2" != "$REPLICAS $REPLICAS" ]]; then
 		wrong+=" REPLICAS=$REPLICAS" fix+=" REPLICAS=$REPLICAS"
 	fi
@@ -308,6 +342,8 @@ stack_settings() {
 	PORT=${DEPLOYED_PORT:-${PORT:-$DEFAULT_PORT}}
 	STATS_PORT=${DEPLOYED_STATS_PORT:-${STATS_PORT:-$DEFAULT_STATS_PORT}}
 	STORE=${DEPLOYED_STORE:-${STORE:-$DEFAULT_STORE}}
+	TLS=0 TLS_PORT=$DEPLOYED_TLS_PORT
+	[[ -z $TLS_PORT ]] || TLS=1
 	if [[ -z $DEPLOYED_PORT || -z $DEPLOYED_STATS_PORT ]]; then
 		say "stack $STACK: ${STACK}_proxy publishes no port for its target 8080 (or 80) or 1936: using PORT=$PORT STATS_PORT=$STATS_PORT"
 	fi
@@ -329,6 +365,14 @@ cmd_deploy() {
 		files+=(-c stack/docker-compose.cookie.yml)
 		PROXY_CONFIG_FILE=./stack/proxy.cookie.yaml ;;
 	esac
+	# HTTPS: the certificate (make writes a self-signed one) as a swarm secret.
+	export TLS_PORT TLS_CERT_HASH=0
+	if [[ $TLS == 1 ]]; then
+		[[ $stack_file == docker-compose.yml ]] || die "TLS=1 goes with docker-compose.yml, not STACK_FILE=$stack_file"
+		[[ -s $SECRETS_DIR/tls.pem ]] || die "$SECRETS_DIR/tls.pem is missing: run make stack-deploy$(stack_arg) TLS=1, which writes a self-signed one (or put yours there)"
+		files+=(-c stack/docker-compose.tls.yml)
+		TLS_CERT_HASH=$(hash_of "$SECRETS_DIR/tls.pem")
+	fi
 	local name
 	for name in service1 service2 proxy; do
 		docker image inspect "$IMAGE_REPO/$name:$VERSION" >/dev/null 2>&1 ||
@@ -388,7 +432,7 @@ replicas_of() {
 # while a task is being replaced).
 proxy_ready() {
 	local seen svc want have port code avail
-	for port in "$PORT" "$STATS_PORT"; do
+	for port in "$PORT" "$STATS_PORT" ${TLS_PORT:+"$TLS_PORT"}; do
 		listening "$port" && continue
 		avail=$(docker node inspect self --format '{{.Spec.Availability}}' 2>/dev/null || true)
 		if [[ -n $avail && $avail != active ]]; then
@@ -403,7 +447,8 @@ proxy_ready() {
 		want=$(replicas_of "$svc")
 		((want > 0)) || continue
 		code=$(http_status "/$svc")
-		if [[ $code != 200 ]]; then
+		# 301: force_ssl sends cleartext visitors to https; the proxy answers.
+		if [[ $code != 200 && $code != 301 ]]; then
 			say "proxy: /$svc ${code:-no answer}"
 			return 1
 		fi
@@ -491,6 +536,9 @@ cmd_wait() {
 		sleep 1
 	done
 	say "stack $STACK is up: curl -c j -b j 127.0.0.1:$PORT/service1 (stats: 127.0.0.1:$STATS_PORT/stats, user:password in $SECRETS_DIR/stats_auth)"
+	if [[ $TLS == 1 ]]; then
+		say "  and over HTTPS: curl --cacert $SECRETS_DIR/tls.pem -c j -b j https://localhost:$TLS_PORT/service1"
+	fi
 	say "live view: http://127.0.0.1:$STATS_PORT/live in a browser (the same user:password): who is served by whom, as it happens"
 	for svc in service1 service2; do
 		[[ $(replicas_of "$svc") != 0 ]] ||

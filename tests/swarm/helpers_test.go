@@ -116,6 +116,7 @@ type stack struct {
 	name      string
 	port      int
 	statsPort int
+	tlsPort   int    // the proxy's HTTPS port: the first deploy has TLS=1, later ones keep it
 	base      string // http://127.0.0.1:<port>
 	version   string // the images' tag, VERSION; "" lets the Makefile compute it
 }
@@ -126,13 +127,14 @@ func newStack(t *testing.T) *stack {
 	if _, err := rand.Read(suffix); err != nil {
 		t.Fatal(err)
 	}
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 3)
 	s := &stack{
 		t:         t,
 		root:      repoRoot(t),
 		name:      "sat" + hex.EncodeToString(suffix),
 		port:      ports[0],
 		statsPort: ports[1],
+		tlsPort:   ports[2],
 	}
 	s.base = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 	// One image tag for the whole test, as the Makefile would compute it now: a commit
@@ -146,7 +148,7 @@ func newStack(t *testing.T) *stack {
 // settingVars are the environment variables make and stack/stack.sh read as the stack's
 // settings. The test's make runs without them (and without the MAKEFLAGS of a `make
 // test-stack` above it), so that each command gets exactly the settings the test names.
-var settingVars = []string{"STACK", "PORT", "STATS_PORT", "STORE", "REPLICAS", "UPDATE_DELAY", "VERSION",
+var settingVars = []string{"STACK", "PORT", "STATS_PORT", "STORE", "REPLICAS", "UPDATE_DELAY", "TLS", "TLS_PORT", "VERSION",
 	"SERVICE", "SERVICES", "N", "TAIL", "FOLLOW", "STACK_WAIT", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"}
 
 // versionVar is the image tag every deploy of the test gives, if any.
@@ -264,11 +266,13 @@ type page struct {
 	Headers map[string]string `json:"headers"`
 }
 
-// visitor is one browser: its own cookie jar, talking to the stack's published port.
+// visitor is one browser: its own cookie jar, talking to the stack's published port
+// (base: the http one; newTLSVisitor's, the https one).
 type visitor struct {
 	s      *stack
 	client *http.Client
 	jar    *cookiejar.Jar
+	base   string
 }
 
 func (s *stack) newVisitor() *visitor {
@@ -276,12 +280,12 @@ func (s *stack) newVisitor() *visitor {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return &visitor{s: s, jar: jar, client: &http.Client{Jar: jar, Timeout: 5 * time.Second}}
+	return &visitor{s: s, jar: jar, client: &http.Client{Jar: jar, Timeout: 5 * time.Second}, base: s.base}
 }
 
 // get asks for path with Accept: application/json and decodes the page.
 func (v *visitor) get(path string) (page, error) {
-	req, err := http.NewRequest(http.MethodGet, v.s.base+path, nil)
+	req, err := http.NewRequest(http.MethodGet, v.base+path, nil)
 	if err != nil {
 		return page{}, err
 	}
@@ -317,7 +321,7 @@ func (v *visitor) mustGet(t *testing.T, path string) page {
 
 // cookie is the value of the named cookie the visitor holds for path, if any.
 func (v *visitor) cookie(path, name string) (string, bool) {
-	u, _ := url.Parse(v.s.base + path)
+	u, _ := url.Parse(v.base + path)
 	for _, c := range v.jar.Cookies(u) {
 		if c.Name == name {
 			return c.Value, true

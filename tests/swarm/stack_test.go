@@ -47,6 +47,7 @@ func TestStack(t *testing.T) {
 		{"README's port-80-taken paragraph, run as written, deploys on other ports", testPortTaken},
 		{"the stack answers on its published port", testDeploy},
 		{"service1 counts on one replica named after its slot", testSticky},
+		{"service1 counts on one replica over https (HTTP/2) too", testStickyHTTPS},
 		{"new clients reach both service1 replicas", testNewClientsSpread},
 		{"service2 spreads a client over its replicas", testService2Spreads},
 		{"the published admin port wants the stats_auth secret", testStatsAuth},
@@ -81,8 +82,11 @@ func testDeploy(t *testing.T, s *stack) {
 	})
 }
 
-func testSticky(t *testing.T, s *stack) {
-	v := s.newVisitor()
+func testSticky(t *testing.T, s *stack) { checkSticky(t, s.newVisitor()) }
+
+// checkSticky follows one visitor through five visits to service1: one replica, a count.
+func checkSticky(t *testing.T, v *visitor) {
+	s := v.s
 	want := s.hostPattern("service1")
 	first := v.mustGet(t, "/service1")
 	if first.Service != "service1" || !want.MatchString(first.Host) || first.Visits != 1 {
@@ -386,8 +390,10 @@ func testPortTaken(t *testing.T, s *stack) {
 	busyPort := busy.Addr().(*net.TCPAddr).Port
 	// UPDATE_DELAY=1s: the tutorial's 10s between two replicas would make the rolling
 	// restarts slow.
+	// TLS=1: HTTPS too, kept by every later command, so the sticky checks run over https.
 	env := append(s.versionVar(), "STACK="+s.name, "STACK_WAIT=600", "UPDATE_DELAY=1s",
-		fmt.Sprintf("PORT=%d", busyPort), fmt.Sprintf("STATS_PORT=%d", freePorts(t, 1)[0]))
+		fmt.Sprintf("PORT=%d", busyPort), fmt.Sprintf("STATS_PORT=%d", freePorts(t, 1)[0]),
+		"TLS=1", fmt.Sprintf("TLS_PORT=%d", s.tlsPort))
 	ours := map[string]string{"PORT=8000": "PORT=" + strconv.Itoa(s.port), "STATS_PORT=8001": "STATS_PORT=" + strconv.Itoa(s.statsPort)}
 	run := func(command string) (string, error) {
 		args := strings.Fields(command)[1:]
