@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/certgen"
 	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
@@ -43,6 +44,7 @@ type Harness struct {
 	secret string // SESSION_SECRET of our services, random per run
 	idKey  string // SERVER_ID_KEY of our proxy, random per run
 	tmp    string // temp dir: generated configs, cookie lists
+	tlsPEM string // the certificate (and key) both proxies serve HTTPS with
 	start  time.Time
 }
 
@@ -51,7 +53,20 @@ func newHarness(opt Options, log io.Writer) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One certificate for both proxies, so their handshakes cost the same: ECDSA
+	// P-256, self-signed for 127.0.0.1 (wrk does not verify it).
+	cert, err := certgen.SelfSigned(certgen.Options{}, "localhost", "127.0.0.1")
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	tlsPEM := filepath.Join(tmp, "tls.pem")
+	if err := certgen.WriteFile(tlsPEM, cert.PEM()); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
 	return &Harness{
+		tlsPEM: tlsPEM,
 		opt:    opt,
 		load:   Load{CPU: opt.LoadCPU, Conns: opt.Conns},
 		log:    log,
@@ -131,8 +146,12 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	if err != nil {
 		return nil, err
 	}
-	vars := map[string]string{"PROXY_LISTEN": addr, "PROXY_ENGINE": engine, "SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
-		"SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
+	tlsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{"PROXY_LISTEN": addr, "PROXY_ENGINE": engine, "PROXY_LISTEN_TLS": tlsAddr, "TLS_PEM": h.tlsPEM,
+		"SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B, "SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
 	cfg := os.Expand(string(tmpl), func(k string) string { return vars[k] })
 	path := filepath.Join(h.tmp, "proxy-"+strings.Split(addr, ":")[1]+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -151,6 +170,7 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 		return nil, err
 	}
 	s.Admin = admin
+	s.TLSAddr = tlsAddr
 	return s, h.waitRoutes(ctx, s)
 }
 
@@ -161,12 +181,23 @@ func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), "HAPROXY_LISTEN="+addr, "HEALTH_PATH=/healthz"),
+	tlsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), h.haproxyEnv(addr, tlsAddr, "/healthz")...),
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err
 	}
+	s.TLSAddr = tlsAddr
 	return s, h.waitRoutes(ctx, s)
+}
+
+// haproxyEnv is what bench/haproxy.cfg reads besides the backends: its listeners (the
+// HTTPS one with the bench's certificate) and the health checks' path.
+func (h *Harness) haproxyEnv(addr, tlsAddr, healthPath string) []string {
+	return []string{"HAPROXY_LISTEN=" + addr, "HAPROXY_LISTEN_TLS=" + tlsAddr, "TLS_PEM=" + h.tlsPEM, "HEALTH_PATH=" + healthPath}
 }
 
 // waitRoutes waits until a proxy answers 200 on /service1 and /service2 (its

@@ -27,6 +27,8 @@ type Server struct {
 	// measured is the process whose CPU, memory and context switches are the
 	// server's: its own (0), or the one that does the work (nginx's worker).
 	measured int
+	// TLSAddr is where a proxy also serves HTTPS (the bench's certificate); "" if not.
+	TLSAddr string
 }
 
 // startServer starts argv pinned to cpu with env added to the harness's own, and

@@ -46,12 +46,16 @@ type Results struct {
 	ProxySlowlorisVsUnderNone float64 `json:"proxy_slowloris_vs_plain_rps,omitempty"`   // ours under them / ours without
 	// ProxyLiveVsNoneRPS is our proxy's req/s with a /live viewer attached over
 	// its req/s without, sticky traffic over hello.
-	ProxyLiveVsNoneRPS  float64 `json:"proxy_live_vs_none_rps,omitempty"`
-	ProxyP99AddedMS     float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
-	HAProxyP99AddedMS   float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
-	ServiceRSSMBAfter1M float64 `json:"service_rss_mb_after_1m"`
-	NodeRSSMBPer100k    float64 `json:"node_rss_mb_per_100k"`
-	ProxyRSSMB          float64 `json:"proxy_rss_mb"`
+	ProxyLiveVsNoneRPS float64 `json:"proxy_live_vs_none_rps,omitempty"`
+	// HTTPS over hello, sticky traffic, the same certificate on both: on kept
+	// connections, and with a new connection (a full TLS handshake) per request.
+	ProxyVsHAProxyHTTPSRPS     float64 `json:"proxy_vs_haproxy_https_rps,omitempty"`
+	ProxyVsHAProxyHandshakeRPS float64 `json:"proxy_vs_haproxy_handshake_rps,omitempty"`
+	ProxyP99AddedMS            float64 `json:"proxy_p99_added_ms"`   // sticky, over hello
+	HAProxyP99AddedMS          float64 `json:"haproxy_p99_added_ms"` // sticky, over hello
+	ServiceRSSMBAfter1M        float64 `json:"service_rss_mb_after_1m"`
+	NodeRSSMBPer100k           float64 `json:"node_rss_mb_per_100k"`
+	ProxyRSSMB                 float64 `json:"proxy_rss_mb"`
 
 	Targets []Target      `json:"targets"`
 	Service []Measurement `json:"service"` // scenario 1
@@ -148,6 +152,8 @@ func (r *Results) derive() {
 	r.ProxyVsHAProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/haproxy/hello/sticky"))
 	r.ProxyVsGoProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/goproxy/hello/sticky"))
 	r.ProxyLiveVsNoneRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky-live"), r.rps("proxy/ours-proxy/hello/sticky"))
+	r.ProxyVsHAProxyHTTPSRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky-https"), r.rps("proxy/haproxy/hello/sticky-https"))
+	r.ProxyVsHAProxyHandshakeRPS = ratio(r.rps("proxy/ours-proxy/hello/handshake-https"), r.rps("proxy/haproxy/hello/handshake-https"))
 	ours, _ := r.row("proxy/ours-proxy/hello/sticky")
 	ha, _ := r.row("proxy/haproxy/hello/sticky")
 	r.ProxyP99AddedMS, r.HAProxyP99AddedMS = ours.P99AddedMS, ha.P99AddedMS
@@ -321,6 +327,14 @@ func (r *Results) Table(w io.Writer) {
 	if r.ProxyVsGoProxyHelloRPS > 0 {
 		fmt.Fprintf(w, "\nOur proxy vs the bare Go ReverseProxy (the Go ceiling), sticky traffic over hello: %.2fx req/s.\n",
 			r.ProxyVsGoProxyHelloRPS)
+	}
+	if r.ProxyVsHAProxyHTTPSRPS > 0 {
+		fmt.Fprintf(w, "\nHTTPS, sticky over hello, the same certificate: ours %.2fx HAProxy's req/s on kept connections",
+			r.ProxyVsHAProxyHTTPSRPS)
+		if r.ProxyVsHAProxyHandshakeRPS > 0 {
+			fmt.Fprintf(w, ", %.2fx with a TLS handshake per request", r.ProxyVsHAProxyHandshakeRPS)
+		}
+		fmt.Fprintln(w, ".")
 	}
 	if m, ok := r.memory("node"); ok {
 		fmt.Fprintf(w, "\nNode original: RSS %+.1f MB per 100,000 new visitors (measured over %s requests), never freed by its MemoryStore.\n",

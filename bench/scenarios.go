@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -275,15 +276,29 @@ func (h *Harness) proxyRows(ctx context.Context, p proxyUnderTest, set backendSe
 			return nil, fmt.Errorf("%s, insert mode: %w", p.label, err)
 		}
 	}
-	var out []Measurement
-	for _, t := range []struct {
+	type traffic struct {
 		traffic, label, direct string
 		run                    WrkRun
-	}{
+	}
+	traffics := []traffic{
 		{"sticky", "sticky", "sticky", WrkRun{URL: base + "/service1", Headers: stickyHeaders}},
 		{"insert", "sticky insert", "sticky", WrkRun{URL: base + "/service1/", Headers: []string{"Cookie: " + inserted}}},
 		{"roundrobin", "round robin", "roundrobin", WrkRun{URL: base + "/service2"}},
-	} {
+	}
+	if set.key == "hello" && px.TLSAddr != "" && p.key != "ours-std" {
+		// HTTPS, the same certificate on our proxy and HAProxy (ours serves it on the
+		// std engine whatever the cleartext engine, so once), session resumption on
+		// (both servers' default). wrk keeps its connections (one handshake each,
+		// HTTP/1.1: wrk offers no ALPN); with Connection: close every request is a
+		// new connection and a full handshake (wrk 4.1 does not resume sessions).
+		secure := "https://" + px.TLSAddr + "/service1"
+		traffics = append(traffics,
+			traffic{"sticky-https", "sticky, HTTPS", "sticky", WrkRun{URL: secure, Headers: stickyHeaders}},
+			traffic{"handshake-https", "sticky, HTTPS, a handshake per request", "sticky",
+				WrkRun{URL: secure, Headers: append(slices.Clone(stickyHeaders), "Connection: close")}})
+	}
+	var out []Measurement
+	for _, t := range traffics {
 		if t.traffic == "insert" && !p.insert {
 			continue
 		}
@@ -415,8 +430,12 @@ func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error
 	if err != nil {
 		return nil, err
 	}
+	tlsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	bk := backends{a.Addr, b.Addr, a.Addr, b.Addr}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), "HAPROXY_LISTEN="+addr, "HEALTH_PATH=/service1"),
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), h.haproxyEnv(addr, tlsAddr, "/service1")...),
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err

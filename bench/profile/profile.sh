@@ -34,7 +34,9 @@ if [ "$what" = proxy ]; then
   a=127.0.0.1:$(port); b=127.0.0.1:$(port); listen=127.0.0.1:$(port)
   taskset -c 0 "$bin/hello" -addr "$a" 2>/dev/null & pids+=($!)
   taskset -c 0 "$bin/hello" -addr "$b" 2>/dev/null & pids+=($!)
-  sed -e "s/\${PROXY_LISTEN}/$listen/; s/\${SERVICE[12]_A}/$a/g; s/\${SERVICE[12]_B}/$b/g" \
+  # The cleartext listener on the fast engine; no HTTPS listener (no certificate here).
+  sed -e "s/\${PROXY_LISTEN}/$listen/; s/\${PROXY_ENGINE}/fast/; s/\${SERVICE[12]_A}/$a/g; s/\${SERVICE[12]_B}/$b/g" \
+    -e '/^listen_tls:/d; /^certificates:/d' \
     "$root/bench/proxy.yaml" > "$tmp/proxy.yaml"
   PPROF_ADDR=$pp LOG_LEVEL=warn SERVER_ID_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
     taskset -c 0 "$bin/proxy-pprof" -config "$tmp/proxy.yaml" & pids+=($!)
