@@ -354,6 +354,12 @@ func (a *app) newEngine(cfg *config.Config, errorLog *log.Logger) engine {
 			Limits: limits(cfg), ConnState: a.limiter.connState,
 		})
 	}
+	return a.stdServer(cfg, errorLog)
+}
+
+// stdServer is net/http's server of the proxy's handler with the file's timeouts and
+// header limit: the std engine, and the HTTPS listener's (newTLSEngine).
+func (a *app) stdServer(cfg *config.Config, errorLog *log.Logger) *http.Server {
 	return &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,

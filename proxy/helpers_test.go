@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -159,19 +160,27 @@ func startAppLogging(t *testing.T, engine, yaml string, dns *fakeDNS, logs io.Wr
 		res = dns
 	}
 	a = newApp(testSettings, cfg, logger, res)
+	serveApp(t, a, nil)
+	return a, "http://" + a.addr("listen"), "http://" + a.addr("admin")
+}
+
+// serveApp opens a's listeners and serves until the test ends, reloading at every
+// value of reload.
+func serveApp(t *testing.T, a *app, reload <-chan os.Signal) {
+	t.Helper()
 	if err := a.listen(); err != nil {
+		a.stop()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, nil) }()
+	go func() { done <- a.serve(ctx, reload) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return a, "http://" + a.addr("listen"), "http://" + a.addr("admin")
 }
 
 func stats(t *testing.T, adm string) admin.Stats {

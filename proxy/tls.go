@@ -29,29 +29,23 @@ type tlsSide struct {
 	h2, http1, resumedTLS atomic.Uint64
 }
 
-// newTLSEngine is the HTTPS listener's server, with the file's timeouts and header
-// limit, as the std engine's cleartext one.
+// newTLSEngine is the HTTPS listener's server: the std engine's, with the same
+// timeouts and header limit. net/http bounds the TLS handshake by the smallest of its
+// timeouts that is not 0, the header timeout by default: a client that opens a
+// connection and sends nothing is cut as a slow request head is.
 func (a *app) newTLSEngine(cfg *config.Config, errorLog *log.Logger) engine {
-	return tlsEngine{&http.Server{
-		Handler: a.handler,
-		// net/http bounds the TLS handshake by the smallest of these (not 0): a
-		// client that opens a connection and sends nothing is cut as a slow head is.
-		ReadHeaderTimeout: cfg.Timeout.HTTPRequest,
-		IdleTimeout:       cfg.Timeout.Client,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ConnState:         a.limiter.connState,
-		ErrorLog:          errorLog,
-		TLSConfig: &tls.Config{
-			// TLS 1.2 and 1.3 with Go's default suites (AEAD, forward secrecy). A Go
-			// server never renegotiates, whatever the client asks. Session tickets
-			// are on: a returning client resumes without a full handshake.
-			MinVersion:       tls.VersionTLS12,
-			GetCertificate:   a.tls.store.GetCertificate,
-			VerifyConnection: a.tls.count,
-		},
-		// HAProxy's default (tune.h2.max-concurrent-streams); net/http's is 250.
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 100},
-	}}
+	srv := a.stdServer(cfg, errorLog)
+	srv.TLSConfig = &tls.Config{
+		// TLS 1.2 and 1.3 with Go's default suites (AEAD, forward secrecy). A Go
+		// server never renegotiates, whatever the client asks. Session tickets are
+		// on: a returning client resumes without a full handshake.
+		MinVersion:       tls.VersionTLS12,
+		GetCertificate:   a.tls.store.GetCertificate,
+		VerifyConnection: a.tls.count,
+	}
+	// HAProxy's default (tune.h2.max-concurrent-streams); net/http's is 250.
+	srv.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 100}
+	return tlsEngine{srv}
 }
 
 // tlsEngine serves a listener with TLS: ServeTLS adds h2 and http/1.1 to ALPN.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/tls"
 	"io"
 	"math/big"
@@ -10,7 +8,6 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -104,24 +101,6 @@ func clientGet(t *testing.T, c *http.Client, url string, header http.Header) (*h
 	return resp, string(body)
 }
 
-// logBuffer collects the proxy's log lines, for tests that look for a message.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startAppFile runs the proxy of the configuration file path, as the binary does
 // (settings.loadConfig, so CheckTLS and the environment's overrides apply), until the
 // test ends. A value sent on the returned channel reloads it, as SIGHUP does.
@@ -134,19 +113,7 @@ func startAppFile(t *testing.T, path string, logs io.Writer) (*app, chan<- os.Si
 		t.Fatal(err)
 	}
 	a := newApp(set, cfg, cli.Log{Format: "text", Level: -4}.New(logs), nil)
-	if err := a.listen(); err != nil {
-		a.stop()
-		t.Fatal(err)
-	}
 	reload := make(chan os.Signal)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.serve(ctx, reload) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	serveApp(t, a, reload)
 	return a, reload
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/cli"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // stickyModes are the sticky cookie settings the HTTPS tests run with: each must keep a
@@ -334,7 +335,7 @@ func TestCertificateReloadKeepsOpenStreams(t *testing.T) {
 	release := make(chan struct{})
 	services := fmt.Sprintf("  service1:\n    servers: %q\n", streamServer(t, release))
 	path := tlsConfigFile(p, fmt.Sprintf("[%q]", first), services)
-	logs := &logBuffer{}
+	logs := &proc.Buffer{}
 	app, reload := startAppFile(t, path, logs)
 	addr := app.addr("listen_tls")
 
@@ -424,7 +425,7 @@ func TestBadCertificateIsRefusedNamingTheFile(t *testing.T) {
 		site, serial := q.issue("site.pem", "site.test")
 		services := fmt.Sprintf("  service1:\n    servers: %q\n", startCountServer(t, "s", "127.0.0.1:0").addr)
 		path := tlsConfigFile(q, fmt.Sprintf("[%q]", site), services)
-		logs := &logBuffer{}
+		logs := &proc.Buffer{}
 		app, reload := startAppFile(t, path, logs)
 		for _, c := range bad {
 			// The file also adds a service: a reload that fails must not add it.

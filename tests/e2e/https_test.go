@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -81,13 +80,6 @@ func TestMakeRunTLS(t *testing.T) {
 	} else {
 		t.Log("no curl on PATH: the curl check is skipped (CI installs curl)")
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("make run TLS=1 still running 30s after Ctrl-C; output:\n%s", out.String())
-	}
+	ctrlC(t, cmd, out)
 	waitGone(t, pids, out)
 }

@@ -142,15 +142,8 @@ func TestMakeRun(t *testing.T) {
 				_ = syscall.Kill(pids[len(pids)-1], syscall.SIGKILL)
 			}
 			switch tc.sig {
-			case "int": // what the terminal sends to the foreground group on Ctrl-C
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
-				select {
-				case <-done:
-				case <-time.After(30 * time.Second):
-					t.Fatalf("make run still running 30s after Ctrl-C; output:\n%s", out.String())
-				}
+			case "int":
+				ctrlC(t, cmd, out)
 			case "kill-launcher":
 				launcher := launcherPid(t, pids[0])
 				_ = syscall.Kill(launcher, syscall.SIGKILL)
@@ -192,6 +185,20 @@ func checkLiveURL(t *testing.T, out *proc.Buffer, want int) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Errorf("GET %s: %s %s, want the page", live, resp.Status, resp.Header.Get("Content-Type"))
+	}
+}
+
+// ctrlC sends make run what the terminal sends its foreground group on Ctrl-C and
+// waits until it ends.
+func ctrlC(t *testing.T, cmd *exec.Cmd, out *proc.Buffer) {
+	t.Helper()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("make run still running 30s after Ctrl-C; output:\n%s", out.String())
 	}
 }
 
