@@ -54,6 +54,8 @@ type app struct {
 	limiter   *limiter    // the client listeners' connection slots, shared
 	draining  atomic.Bool
 	tls       *tlsSide // nil without listen_tls
+
+	noTLSWarned map[string]bool // services whose force_ssl was warned about (forceSSL); a.mu
 }
 
 // listener is one port of the proxy and the server of its connections.
@@ -140,7 +142,7 @@ func (a *app) apply(cfg *config.Config) {
 		services = append(services, &forward.Service{
 			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
 			Retries: cfg.Retries, Pool: r.pool, Counters: r.counters, Doctor: r.doctor, Live: a.hub.Recorder(sc.Name),
-			ForceSSL: sc.ForceSSL, HTTPSPort: cfg.TLS.RedirectPort(), HSTS: forward.HSTSHeader(sc.HSTSMaxAge),
+			ForceSSL: a.forceSSL(cfg, sc), HTTPSPort: cfg.TLS.RedirectPort(), HSTS: forward.HSTSHeader(sc.HSTSMaxAge),
 		})
 	}
 	for name, r := range a.runners {

@@ -268,7 +268,7 @@ func TestDropinWarnsOnceForEachUnsupportedSetting(t *testing.T) {
 	for _, w := range []string{
 		`RSYSLOG_DESTINATION: not supported`,
 		`TIMEOUT: \"queue\" is not supported`,
-		`service insert: FORCE_SSL: not supported`,
+		`force_ssl needs the TLS listener (listen_tls, LISTEN_TLS): not redirecting" service=insert`,
 		`service insert: SSL_CERT: not supported`,
 		`service noports: no SERVICE_PORTS: not routed`,
 		`service deactivated: label com.docker.dockercloud.haproxy.deactivate=true: not routed`,

@@ -95,6 +95,24 @@ func loadCertificates(cfg *config.Config) (set *certs.Set, warnings []string, er
 	return certs.Load(srcs, time.Now())
 }
 
+// forceSSL says whether sc's cleartext requests are sent to https. A file that asks
+// for it without a TLS listener is refused (config.CheckTLS); a swarm service's
+// FORCE_SSL (discovery: docker) is let go with a warning instead, logged once per
+// service, so no client is sent to a port where nothing listens. a.mu is held (apply).
+func (a *app) forceSSL(cfg *config.Config, sc config.Service) bool {
+	if sc.ForceSSL && cfg.TLS.Listen == "" {
+		if !a.noTLSWarned[sc.Name] {
+			a.logger.Warn("force_ssl needs the TLS listener (listen_tls, LISTEN_TLS): not redirecting", "service", sc.Name)
+			if a.noTLSWarned == nil {
+				a.noTLSWarned = map[string]bool{}
+			}
+			a.noTLSWarned[sc.Name] = true
+		}
+		return false
+	}
+	return sc.ForceSSL
+}
+
 // certFiles reads TLS_CERT_FILES: combined PEM files, comma-separated.
 func certFiles(v string) []config.Certificate {
 	var out []config.Certificate

@@ -72,7 +72,7 @@ func Parse(spec string) ([]Rule, error) {
 func parseEntry(entry string) (Rule, error) {
 	e := entry
 	if strings.HasPrefix(strings.ToLower(e), "https://") {
-		return Rule{}, fmt.Errorf("%q: this proxy does not terminate TLS; drop the https:// scheme", entry)
+		return Rule{}, fmt.Errorf("%q: a route cannot be for HTTPS only (every route is served on listen and listen_tls alike; force_ssl sends http to https); drop the https:// scheme", entry)
 	}
 	if strings.HasPrefix(strings.ToLower(e), "http://") {
 		e = e[len("http://"):]

@@ -62,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 	tests := []struct{ spec, want string }{
 		{"", "no entry"},
 		{" , ", "no entry"},
-		{"https://x/a", "TLS"},
+		{"https://x/a", "cannot be for HTTPS only"},
 		{"*/a*b", "only allowed at the end"},
 		{"ex*ample.com/a", "host must be"},
 		{"example.com:80/a", "no port"},

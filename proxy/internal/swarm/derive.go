@@ -193,10 +193,8 @@ func servers(service string, tasks []Task, nets map[string]bool, ports []discove
 // serviceKeys are the variables of a service that dockercloud/haproxy read in swarm
 // mode, and what this proxy does with each one it does not do.
 var unsupportedServiceKeys = map[string]string{
-	"DEFAULT_SSL_CERT":      "the proxy does not terminate TLS",
-	"SSL_CERT":              "the proxy does not terminate TLS",
-	"FORCE_SSL":             "the proxy does not terminate TLS",
-	"HSTS_MAX_AGE":          "the proxy does not terminate TLS",
+	"DEFAULT_SSL_CERT":      "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
+	"SSL_CERT":              "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
 	"TCP_PORTS":             "the proxy balances HTTP only",
 	"GZIP_COMPRESSION_TYPE": "responses pass as the service sent them",
 	"OPTION":                "HAProxy options are not read",
@@ -277,6 +275,18 @@ func derive(name string, env []string, defaultBalance string) (sc config.Service
 		}
 		for _, p := range problems {
 			warn("HTTP_CHECK", "%q: %s", hc, p)
+		}
+	}
+	// dockercloud's FORCE_SSL (any value) and HSTS_MAX_AGE (seconds): they take effect
+	// when the proxy has a TLS listener (listen_tls, LISTEN_TLS).
+	if _, ok := vars["FORCE_SSL"]; ok {
+		sc.ForceSSL = true
+	}
+	if v, ok := vars["HSTS_MAX_AGE"]; ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+			sc.HSTSMaxAge = n
+		} else {
+			warn("HSTS_MAX_AGE", "%q is not a number of seconds; no Strict-Transport-Security", v)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(unsupportedServiceKeys)) {

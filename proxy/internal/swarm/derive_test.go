@@ -182,6 +182,9 @@ func TestExtrasLeaveOutAndWarn(t *testing.T) {
 		t.Errorf("insert: cookie %q balance %v health_check %q weight %d, want SRV insert indirect nocache, source, /healthz, 2",
 			insert.Sticky, insert.Balance, insert.HealthCheck, insert.VirtualHostWeight)
 	}
+	if !insert.ForceSSL {
+		t.Error("insert: FORCE_SSL=yes, want force_ssl on (dockercloud: any value)")
+	}
 	if c := insert.Check; c.Interval != time.Second || c.Rise != 1 || c.Fall != 2 {
 		t.Errorf("insert: check %+v, want HEALTH_CHECK's inter 1000 rise 1 fall 2", c)
 	}
@@ -189,8 +192,7 @@ func TestExtrasLeaveOutAndWarn(t *testing.T) {
 		t.Errorf("insert: servers %v, want %v (SERVICE_PORTS 8080, 9090 but EXCLUDE_PORTS 9090)", got, want)
 	}
 	wantWarnings := []string{
-		"service insert: FORCE_SSL: not supported (the proxy does not terminate TLS); ignored",
-		"service insert: SSL_CERT: not supported (the proxy does not terminate TLS); ignored",
+		"service insert: SSL_CERT: not supported (certificates come from files, not the environment",
 	}
 	for _, w := range wantWarnings {
 		if !slices.ContainsFunc(d.Warnings, func(g string) bool { return strings.HasPrefix(g, w) }) {
@@ -320,7 +322,7 @@ func TestDeriveReadsEachVariable(t *testing.T) {
 			}},
 		{"a VIRTUAL_HOST this proxy cannot read leaves the service out", []string{"SERVICE_PORTS=8080", "VIRTUAL_HOST=https://example.com"},
 			func(t *testing.T, _ config.Service, w []string, why string) {
-				if why == "" || len(w) != 1 || !strings.Contains(w[0], "does not terminate TLS") {
+				if why == "" || len(w) != 1 || !strings.Contains(w[0], "drop the https:// scheme") {
 					t.Errorf("got why %q warnings %q, want the service left out and the reason", why, w)
 				}
 			}},
