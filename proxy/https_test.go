@@ -22,11 +22,21 @@ var stickyModes = []struct {
 	// held is the cookie the client holds, and id gives the server id in its value.
 	held string
 	id   func(value string) (string, bool)
+	// leaks says whether the Cookie header the server got still shows the id.
+	leaks func(cookie, id string) bool
 }{
-	{"prefix", "connect.sid prefix nocache", "connect.sid", func(v string) (string, bool) {
-		id, _, ok := strings.Cut(v, "~")
-		return id, ok
-	}},
+	{"prefix", "connect.sid prefix nocache", "connect.sid",
+		func(v string) (string, bool) {
+			id, _, ok := strings.Cut(v, "~")
+			return id, ok
+		},
+		func(cookie, id string) bool { return strings.Contains(cookie, id+"~") }},
+	{"insert", "SRV insert indirect nocache", "SRV",
+		func(v string) (string, bool) {
+			id, _, _ := strings.Cut(v, "|") // id, or id|dates with maxidle/maxlife
+			return id, id != ""
+		},
+		func(cookie, id string) bool { return strings.Contains(cookie, "SRV=") }},
 }
 
 func TestHTTPSStickyOverHTTP2AndHTTP1(t *testing.T) {
@@ -89,7 +99,7 @@ services:
 						if got := h.Get("X-Forwarded-Proto"); got != "http" {
 							t.Errorf("X-Forwarded-Proto of the http visit: got %q, want http", got)
 						}
-						if id, _ := mode.id(held); strings.Contains(h.Get("Cookie"), id+"~") {
+						if id, _ := mode.id(held); mode.leaks(h.Get("Cookie"), id) {
 							t.Errorf("the replica got Cookie %q, want the server id taken off", h.Get("Cookie"))
 						}
 						clientGet(t, c, secure+"/service1", nil)
