@@ -593,7 +593,7 @@ need_stack() {
 
 # say_stack prints what the stack runs with and where it answers (after stack_settings).
 say_stack() {
-	say "stack $STACK runs with $(deployed_words): 127.0.0.1:$PORT/service1, stats 127.0.0.1:$STATS_PORT/stats"
+	say "stack $STACK runs with $(deployed_words): 127.0.0.1:$PORT/service1, stats 127.0.0.1:$STATS_PORT/stats, live view 127.0.0.1:$STATS_PORT/live"
 }
 
 cmd_scale() {
