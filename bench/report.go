@@ -25,10 +25,14 @@ type Results struct {
 	Machine Machine   `json:"machine"`
 	Method  Method    `json:"method"`
 
-	ServiceVsNodeRPS       float64 `json:"service_vs_node_rps"`     // returning visitors
-	ServiceVsNodeNewRPS    float64 `json:"service_vs_node_new_rps"` // new visitors
-	ServiceVsHelloRPS      float64 `json:"service_vs_hello_rps"`    // returning visitors
-	ProxyVsHAProxyRPS      float64 `json:"proxy_vs_haproxy_rps"`    // sticky, over our services
+	ServiceVsNodeRPS    float64 `json:"service_vs_node_rps"`     // returning visitors
+	ServiceVsNodeNewRPS float64 `json:"service_vs_node_new_rps"` // new visitors
+	ServiceVsHelloRPS   float64 `json:"service_vs_hello_rps"`    // returning visitors
+	// The same over hello's new-visitor row, and the cookie store's returning
+	// visitors over hello's (the lab's stateless arm).
+	ServiceNewVsHelloRPS   float64 `json:"service_new_vs_hello_rps,omitempty"`
+	CookieStoreVsHelloRPS  float64 `json:"cookie_store_vs_hello_rps,omitempty"`
+	ProxyVsHAProxyRPS      float64 `json:"proxy_vs_haproxy_rps"` // sticky, over our services
 	ProxyVsHAProxyHelloRPS float64 `json:"proxy_vs_haproxy_hello_rps"`
 	// ProxyVsGoProxyHelloRPS compares our proxy with the standard library's bare
 	// ReverseProxy (bench/goproxy), sticky traffic over hello: the Go ceiling.
@@ -148,6 +152,8 @@ func (r *Results) derive() {
 	r.ServiceVsNodeRPS = ratio(r.rps("service/ours-memory/returning"), r.rps("service/node/returning"))
 	r.ServiceVsNodeNewRPS = ratio(r.rps("service/ours-memory/new"), r.rps("service/node/new"))
 	r.ServiceVsHelloRPS = ratio(r.rps("service/ours-memory/returning"), r.rps("service/hello/returning"))
+	r.ServiceNewVsHelloRPS = ratio(r.rps("service/ours-memory/new"), r.rps("service/hello/new"))
+	r.CookieStoreVsHelloRPS = ratio(r.rps("service/ours-cookie/returning"), r.rps("service/hello/returning"))
 	r.ProxyVsHAProxyRPS = ratio(r.rps("proxy/ours-proxy/services/sticky"), r.rps("proxy/haproxy/services/sticky"))
 	r.ProxyVsHAProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/haproxy/hello/sticky"))
 	r.ProxyVsGoProxyHelloRPS = ratio(r.rps("proxy/ours-proxy/hello/sticky"), r.rps("proxy/goproxy/hello/sticky"))
@@ -193,7 +199,9 @@ func (r *Results) derive() {
 	}{
 		{"service vs Node original, returning visitors (req/s)", r.ServiceVsNodeRPS, 5, "service/ours-memory/returning", "service/node/returning"},
 		{"service vs Node original, new visitors (req/s)", r.ServiceVsNodeNewRPS, 5, "service/ours-memory/new", "service/node/new"},
-		{"service vs hello ceiling, returning visitors (req/s)", r.ServiceVsHelloRPS, 0.5, "service/ours-memory/returning", "service/hello/returning"},
+		{"service vs hello ceiling, returning visitors (req/s)", r.ServiceVsHelloRPS, 0.7, "service/ours-memory/returning", "service/hello/returning"},
+		{"service vs hello ceiling, new visitors (req/s)", r.ServiceNewVsHelloRPS, 0.5, "service/ours-memory/new", "service/hello/new"},
+		{"cookie store vs hello ceiling, returning visitors (req/s)", r.CookieStoreVsHelloRPS, 0.5, "service/ours-cookie/returning", "service/hello/returning"},
 		{"proxy vs HAProxy, sticky over our services (req/s)", r.ProxyVsHAProxyRPS, 0.95, "proxy/ours-proxy/services/sticky", "proxy/haproxy/services/sticky"},
 		{"proxy vs HAProxy, sticky over hello (req/s)", r.ProxyVsHAProxyHelloRPS, 0.9, "proxy/ours-proxy/hello/sticky", "proxy/haproxy/hello/sticky"},
 		{"proxy vs nginx, sticky over hello (req/s)", r.ProxyVsNginxRPS, 1, "proxy/ours-proxy/hello/sticky", "proxy/nginx/hello/sticky"},

@@ -26,7 +26,9 @@ func sample() *Results {
 			row("service/ours-memory/new", "ours-memory", 20000, 4, ""),
 			row("service/node/returning", "node", 5000, 20, ""),
 			row("service/node/new", "node", 4000, 25, ""),
+			row("service/ours-cookie/returning", "ours-cookie", 26000, 3, ""),
 			row("service/hello/returning", "hello", 50000, 2, ""),
+			row("service/hello/new", "hello", 50000, 2, ""),
 		},
 		Proxy: []Measurement{
 			withCPU(row("proxy/ours-proxy/hello/sticky", "ours-proxy", 23000, 5, "service/hello/returning"), 13),
@@ -58,6 +60,8 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 		{"service_vs_node_rps", r.ServiceVsNodeRPS, 6},
 		{"service_vs_node_new_rps", r.ServiceVsNodeNewRPS, 5},
 		{"service_vs_hello_rps", r.ServiceVsHelloRPS, 0.6},
+		{"service_new_vs_hello_rps", r.ServiceNewVsHelloRPS, 0.4},
+		{"cookie_store_vs_hello_rps", r.CookieStoreVsHelloRPS, 0.52},
 		{"proxy_vs_haproxy_hello_rps", r.ProxyVsHAProxyHelloRPS, 0.92},
 		{"proxy_vs_nginx_rps", r.ProxyVsNginxRPS, 1.15},
 		{"proxy_vs_caddy_rps", r.ProxyVsCaddyRPS, 0.92},
@@ -81,6 +85,9 @@ func TestDeriveComputesTheRatiosAndTargetsFromTheRows(t *testing.T) {
 	want := map[string]bool{
 		"service vs Node original, returning visitors (req/s)":            true,
 		"service vs Node original, new visitors (req/s)":                  true,
+		"service vs hello ceiling, returning visitors (req/s)":            false, // 0.6 < 0.7
+		"service vs hello ceiling, new visitors (req/s)":                  false, // 0.4 < 0.5
+		"cookie store vs hello ceiling, returning visitors (req/s)":       true,  // 0.52 >= 0.5
 		"proxy vs HAProxy, sticky over hello (req/s)":                     true,
 		"proxy vs nginx, sticky over hello (req/s)":                       true,
 		"proxy vs Caddy, sticky over hello (req/s)":                       false, // 0.92 < 1
