@@ -19,9 +19,8 @@ func TestDemoScript(t *testing.T) {
 		}
 		t.Skip("demo.sh needs curl: apt-get install -y curl")
 	}
-	port := freePort(t)
-	_, out, runDir := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)))
-	stackPids(t, runDir, out) // waits until make run is up
+	r := makeRunUp(t, []string{"PORT", "ADMIN_PORT"})
+	port, runDir := r.port["PORT"], r.dir
 
 	demo := exec.Command("bash", filepath.Join(repoRoot, "scripts", "demo.sh"), fmt.Sprintf("http://127.0.0.1:%d", port))
 	demo.Env = append(os.Environ(), "RUN_DIR="+runDir)

@@ -38,10 +38,8 @@ func stackState(t *testing.T, runDir string) map[string]string {
 // as a browser would, trusting the self-signed certificate it wrote: HTTP/2, and the
 // same sticky count as over http.
 func TestMakeRunTLS(t *testing.T) {
-	tlsPort := freePort(t)
-	cmd, out, runDir := makeRun(t, fmt.Sprintf("PORT=%d", freePort(t)), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)),
-		"TLS=1", fmt.Sprintf("TLS_PORT=%d", tlsPort))
-	pids := stackPids(t, runDir, out)
+	r := makeRunUp(t, []string{"PORT", "ADMIN_PORT", "TLS_PORT"}, "TLS=1")
+	tlsPort, runDir := r.port["TLS_PORT"], r.dir
 	state := stackState(t, runDir)
 	base, cert := state["tls"], state["cert"]
 	if base != fmt.Sprintf("https://127.0.0.1:%d", tlsPort) || cert != filepath.Join(runDir, "tls.pem") {
@@ -80,6 +78,6 @@ func TestMakeRunTLS(t *testing.T) {
 	} else {
 		t.Log("no curl on PATH: the curl check is skipped (CI installs curl)")
 	}
-	ctrlC(t, cmd, out)
-	waitGone(t, pids, out)
+	ctrlC(t, r)
+	waitGone(t, r.pids, r.out)
 }

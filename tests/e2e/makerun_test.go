@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,31 +33,80 @@ func freePort(t *testing.T) int {
 	return n
 }
 
-// makeRun starts `make run` as a user would, in its own process group, and returns the
-// command, its output and the folder where it writes stack.txt.
-func makeRun(t *testing.T, settings ...string) (*exec.Cmd, *proc.Buffer, string) {
-	t.Helper()
-	runDir := t.TempDir()
-	args := append([]string{"--no-print-directory", "run", "RUN_DIR=" + runDir, "QUIET=1"}, settings...)
-	cmd := exec.Command("make", args...)
-	cmd.Dir = repoRoot
-	out := &proc.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	})
-	return cmd, out, runDir
+// makeRunning is one `make run` a test started.
+type makeRunning struct {
+	cmd  *exec.Cmd
+	out  *proc.Buffer
+	dir  string         // its RUN_DIR: stack.txt, tls.pem
+	port map[string]int // the ports makeRunUp gave it, by setting (PORT, ADMIN_PORT, ...)
+	pids []int          // the processes stack.txt lists, once makeRunUp returned
+	done chan struct{}  // closed when make run has ended; err is then what Wait said
+	err  error
 }
 
-// stackPids reads the pids `make run` listed in stack.txt, waiting until it is written.
-func stackPids(t *testing.T, runDir string, out *proc.Buffer) []int {
+// makeRun starts `make run` as a user would, in its own process group. Its end is
+// r.done; the test's end kills whatever of it is left.
+func makeRun(t *testing.T, settings ...string) *makeRunning {
 	t.Helper()
-	path := filepath.Join(runDir, "stack.txt")
+	r := &makeRunning{out: &proc.Buffer{}, dir: t.TempDir(), done: make(chan struct{})}
+	args := append([]string{"--no-print-directory", "run", "RUN_DIR=" + r.dir, "QUIET=1"}, settings...)
+	r.cmd = exec.Command("make", args...)
+	r.cmd.Dir = repoRoot
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.err = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+	})
+	return r
+}
+
+// makeRunUp starts `make run` with settings and a free port for each of ports, and
+// waits until it is up (r.pids filled). A port taken by another program between the
+// probe and make run's bind (the tests run in parallel, and every replica listens on
+// a port the kernel picks) makes it start again on new ports, twice at most.
+func makeRunUp(t *testing.T, ports []string, settings ...string) *makeRunning {
+	t.Helper()
+	for try := 1; ; try++ {
+		given := map[string]int{}
+		all := slices.Clone(settings)
+		for _, name := range ports {
+			given[name] = freePort(t)
+			all = append(all, fmt.Sprintf("%s=%d", name, given[name]))
+		}
+		r := makeRun(t, all...)
+		r.port = given
+		pids, err := stackPids(r)
+		if err == nil {
+			r.pids = pids
+			return r
+		}
+		if try < 3 && strings.Contains(r.out.String(), "already in use") {
+			t.Logf("make run found a port taken (try %d), again on others: %s", try, firstLine(r.out.String(), "already in use"))
+			continue
+		}
+		t.Fatalf("%v; output:\n%s", err, r.out.String())
+	}
+}
+
+// firstLine is the first line of s that holds sub.
+func firstLine(s, sub string) string {
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// stackPids reads the pids make run lists in stack.txt, waiting until it is written;
+// an error if make run ends first, or writes nothing in 2 minutes.
+func stackPids(r *makeRunning) ([]int, error) {
+	path := filepath.Join(r.dir, "stack.txt")
 	deadline := time.Now().Add(2 * time.Minute) // make run builds first
 	for {
 		data, err := os.ReadFile(path)
@@ -76,16 +126,20 @@ func stackPids(t *testing.T, runDir string, out *proc.Buffer) []int {
 				}
 				n, err := strconv.Atoi(pid)
 				if err != nil {
-					t.Fatalf("stack.txt: bad pid in %q", sc.Text())
+					return nil, fmt.Errorf("stack.txt: bad pid in %q", sc.Text())
 				}
 				pids = append(pids, n)
 			}
-			return pids
+			return pids, nil
+		}
+		select {
+		case <-r.done:
+			return nil, fmt.Errorf("make run ended (%v) before it wrote %s", r.err, path)
+		case <-time.After(20 * time.Millisecond): // polling for a file
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("make run wrote no %s in 2 minutes; output:\n%s", path, out.String())
+			return nil, fmt.Errorf("make run wrote no %s in 2 minutes", path)
 		}
-		time.Sleep(20 * time.Millisecond) // polling for a file
 	}
 }
 
@@ -125,13 +179,12 @@ func TestMakeRun(t *testing.T) {
 		{name: "killing the launcher itself leaves no process behind", sig: "kill-launcher"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			port := freePort(t)
-			cmd, out, runDir := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)), "REPLICAS=3")
-			pids := stackPids(t, runDir, out)
+			r := makeRunUp(t, []string{"PORT", "ADMIN_PORT"}, "REPLICAS=3")
+			pids, out := r.pids, r.out
 			if len(pids) != 7 {
 				t.Fatalf("stack.txt lists %d processes, want 7 (proxy and 3+3 replicas)", len(pids))
 			}
-			v := newVisitor(t, fmt.Sprintf("http://127.0.0.1:%d", port), true)
+			v := newVisitor(t, fmt.Sprintf("http://127.0.0.1:%d", r.port["PORT"]), true)
 			for n := 1; n <= 3; n++ {
 				if a, _ := v.get(t, "/service1"); a.Visits != n {
 					t.Fatalf("visit %d through make run: got visits %d", n, a.Visits)
@@ -143,7 +196,7 @@ func TestMakeRun(t *testing.T) {
 			}
 			switch tc.sig {
 			case "int":
-				ctrlC(t, cmd, out)
+				ctrlC(t, r)
 			case "kill-launcher":
 				launcher := launcherPid(t, pids[0])
 				_ = syscall.Kill(launcher, syscall.SIGKILL)
@@ -190,15 +243,13 @@ func checkLiveURL(t *testing.T, out *proc.Buffer, want int) {
 
 // ctrlC sends make run what the terminal sends its foreground group on Ctrl-C and
 // waits until it ends.
-func ctrlC(t *testing.T, cmd *exec.Cmd, out *proc.Buffer) {
+func ctrlC(t *testing.T, r *makeRunning) {
 	t.Helper()
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGINT)
 	select {
-	case <-done:
+	case <-r.done:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("make run still running 30s after Ctrl-C; output:\n%s", out.String())
+		t.Fatalf("make run still running 30s after Ctrl-C; output:\n%s", r.out.String())
 	}
 }
 
@@ -225,13 +276,12 @@ func TestMakeRunPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	cmd, out, _ := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)))
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	r := makeRun(t, fmt.Sprintf("PORT=%d", port), fmt.Sprintf("ADMIN_PORT=%d", freePort(t)))
+	out := r.out
 	select {
-	case err := <-done:
+	case <-r.done:
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) {
+		if err := r.err; !errors.As(err, &ee) {
 			t.Fatalf("make run with PORT=%d taken: got %v, want a failure; output:\n%s", port, err, out.String())
 		}
 	case <-time.After(2 * time.Minute):
