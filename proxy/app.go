@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,8 @@ type runner struct {
 	pool     *backend.Pool
 	counters *forward.Counters
 	doctor   *doctor.Doctor
-	key      string // what the goroutines were started with
+	key      string            // the checks and intervals the goroutines were started with
+	servers  []discover.Target // what the pool was last given
 	cancel   context.CancelFunc
 	done     sync.WaitGroup
 }
@@ -134,10 +136,19 @@ func (a *app) apply(cfg *config.Config) {
 		r.pool.SetBalance(sc.Balance)
 		hc := sc.HealthConfig(cfg.Check)
 		sticky := sc.Sticky.On() || sc.Balance == backend.Source
-		key := fmt.Sprintf("%v|%+v|%v|%v", sc.Servers, hc, cfg.ResolveInterval, sticky)
-		if key != r.key {
+		key := fmt.Sprintf("%+v|%v|%v", hc, cfg.ResolveInterval, sticky)
+		switch {
+		case key != r.key || !sameOrStatic(r.servers, sc.Servers):
 			a.start(sc.Name, r, sc.Servers, hc, cfg.ResolveInterval, sticky)
-			r.key = key
+			r.key, r.servers = key, sc.Servers
+		case !slices.Equal(r.servers, sc.Servers):
+			// Other addresses only (discovery docker at every task change, or a
+			// file listing IPs): the pool takes them, and the checker keeps its
+			// pace and its rise and fall counts. Restarting it at each change of a
+			// rolling update would put off its rounds for as long as changes come
+			// faster than check.interval: no server marked down, none pruned.
+			a.updatePool(sc.Name, r.pool, (&discover.Watcher{Targets: sc.Servers}).Resolve(a.runCtx))
+			r.servers = sc.Servers
 		}
 		services = append(services, &forward.Service{
 			Name: sc.Name, VirtualHost: sc.VirtualHost, Weight: sc.VirtualHostWeight, Sticky: sc.Sticky, TrustedProxies: cfg.TrustedProxies,
@@ -175,18 +186,7 @@ func (a *app) start(name string, r *runner, targets []discover.Target, hc health
 	ctx, cancel := context.WithCancel(a.runCtx)
 	r.cancel = cancel
 	w := &discover.Watcher{Targets: targets, Resolver: a.resolver, Interval: every, Logger: a.logger, Service: name}
-	update := func(addrs []string) {
-		joined, leaving := r.pool.Update(addrs)
-		for _, b := range joined {
-			a.logger.Info("server joined", "service", name, "server", b.ID(), "addr", b.Addr())
-		}
-		for _, b := range leaving {
-			a.logger.Info("server leaving", "service", name, "server", b.ID(), "addr", b.Addr(), "active", b.Active())
-		}
-		if len(addrs) == 0 && len(joined)+len(leaving) > 0 {
-			a.logger.Warn("service has no server", "service", name)
-		}
-	}
+	update := func(addrs []string) { a.updatePool(name, r.pool, addrs) }
 	update(w.Resolve(ctx))
 	checker := &health.Checker{Config: hc, Pool: r.pool, Service: name, Logger: a.logger}
 	r.done.Go(func() { w.Run(ctx, update) })
@@ -196,6 +196,31 @@ func (a *app) start(name string, r *runner, targets []discover.Target, hc health
 		return
 	}
 	r.done.Go(func() { a.watchVIP(ctx, r.doctor, targets, every) })
+}
+
+// updatePool makes addrs the servers of service name's pool, and logs who came and
+// who is leaving.
+func (a *app) updatePool(name string, pool *backend.Pool, addrs []string) {
+	joined, leaving := pool.Update(addrs)
+	for _, b := range joined {
+		a.logger.Info("server joined", "service", name, "server", b.ID(), "addr", b.Addr())
+	}
+	for _, b := range leaving {
+		a.logger.Info("server leaving", "service", name, "server", b.ID(), "addr", b.Addr(), "active", b.Active())
+	}
+	if len(addrs) == 0 && len(joined)+len(leaving) > 0 {
+		a.logger.Warn("service has no server", "service", name)
+	}
+}
+
+// sameOrStatic reports whether a runner started on targets old can take targets
+// new without a restart: the same list, or two lists of addresses only (nothing
+// to resolve, no VIP to check: Watcher.Run stops after its first update then).
+func sameOrStatic(old, new []discover.Target) bool {
+	static := func(ts []discover.Target) bool {
+		return !slices.ContainsFunc(ts, func(t discover.Target) bool { return !t.Static() })
+	}
+	return slices.Equal(old, new) || (static(old) && static(new))
 }
 
 // watchVIP runs the doctor's VIP check on the named targets at once, then every

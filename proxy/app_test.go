@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
@@ -284,4 +285,41 @@ services:
 			t.Errorf("%d services after removing one, want 1", n)
 		}
 	})
+}
+
+func TestAddressesChangingFasterThanTheCheckIntervalLeaveTheChecksRunning(t *testing.T) {
+	// Discovery docker hands the proxy new addresses at every task change of a
+	// rolling update. Were each to restart the checks, changes coming faster than
+	// check.interval would put their rounds off for as long as they come: a dead
+	// server would never be marked down.
+	live := startCountServer(t, "live", "127.0.0.1:0")
+	dead, other := freeAddr(t), freeAddr(t) // nothing listens on them
+	yaml := func(servers string) string {
+		return fmt.Sprintf("check: {interval: 100ms, fall: 1}\nservices:\n  service1:\n    servers: %q\n", servers)
+	}
+	a, _, adm := startApp(t, "fast", yaml(live.addr+", "+dead), nil)
+	state := func(addr string) string {
+		for _, s := range stats(t, adm).Services[0].Servers {
+			if s.Address == addr {
+				return s.State
+			}
+		}
+		return "missing"
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; state(dead) != "down"; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %s after %d changes of addresses in 5s: the checks never ran", dead, state(dead), i)
+		}
+		servers := live.addr + ", " + dead
+		if i%2 == 0 {
+			servers += ", " + other
+		}
+		cfg, err := config.Parse("reload.yaml", []byte("listen: \"127.0.0.1:0\"\nadmin: \"127.0.0.1:0\"\naccess_log: false\n"+yaml(servers)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.apply(cfg)
+		time.Sleep(20 * time.Millisecond) // changes at this pace, faster than the checks: what the test is about
+	}
 }
