@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
@@ -328,25 +329,27 @@ backend app
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-f", file, "-db")
 	out := &proc.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
+	p, err := proc.Start("haproxy", []string{bin, "-f", file, "-db"}, os.Environ(), out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	t.Cleanup(p.Kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = probe.Until(ctx, "haproxy to listen on "+listen, func() (bool, error) {
+		if p.Exited() { // a bad config: HAProxy says why and exits at once
+			return false, probe.Fatal(p.Err())
+		}
 		c, err := net.DialTimeout("tcp", listen, time.Second)
-		if err == nil {
-			c.Close()
-			return "http://" + listen
+		if err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
-			t.Fatalf("haproxy did not start listening on %s:\n%s", listen, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+		c.Close()
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("%v; its output:\n%s", err, out.String())
 	}
+	return "http://" + listen
 }
