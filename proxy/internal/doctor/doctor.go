@@ -16,7 +16,9 @@
 // A warning is logged once, when it first fires, and stays listed (Warnings)
 // until cleared. The request path only calls the cheap hooks (SamplingNew,
 // NewVisitorAnswer, Trap.Check), which cost an atomic load once the question
-// is settled.
+// is settled; until then NewVisitorAnswer takes a lock and reads the
+// Set-Cookies only for the first Samples answers, and after them two atomic
+// loads.
 package doctor
 
 import (
@@ -60,10 +62,11 @@ type Doctor struct {
 	warnings map[Kind]string
 	logged   map[Kind]bool
 
-	// NoCookie's sampling: closed once an answer set the cookie.
+	// NoCookie's sampling: sampled counts the answers that did not set the
+	// cookie (the warning fires at Samples); settled once one did.
 	sampled atomic.Int32
 	settled atomic.Bool
-	seen    []string // cookie names the sampled answers set (a few)
+	seen    []string // cookie names the sampled answers set (a few); under mu
 }
 
 // New makes the doctor of service, which logs each warning once on logger
@@ -125,6 +128,9 @@ func (d *Doctor) NewVisitorAnswer(cookie string, named bool, setCookies func(yie
 		d.Clear(NoCookie)
 		return
 	}
+	if d.sampled.Load() >= Samples {
+		return // the warning has fired: only an answer that sets the cookie matters now
+	}
 	d.mu.Lock()
 	for v := range setCookies {
 		name, _, _ := bytes.Cut(v, []byte("="))
@@ -132,14 +138,14 @@ func (d *Doctor) NewVisitorAnswer(cookie string, named bool, setCookies func(yie
 			d.seen = append(d.seen, n)
 		}
 	}
-	seen := slices.Clone(d.seen)
-	d.mu.Unlock()
-	if d.sampled.Add(1) != Samples {
-		return
-	}
+	fires := d.sampled.Add(1) == Samples
 	set := "no cookie at all"
-	if len(seen) > 0 {
-		set = "only " + strings.Join(seen, ", ")
+	if fires && len(d.seen) > 0 {
+		set = "only " + strings.Join(d.seen, ", ")
+	}
+	d.mu.Unlock()
+	if !fires {
+		return
 	}
 	d.Set(NoCookie, fmt.Sprintf("the first %d answers to new visitors set no %s cookie (they set %s): until the service sets it, its visitors do not stick; if it never does, write the name of the session cookie it sets, or use insert mode (cookie: \"SRV insert indirect nocache\")", Samples, cookie, set))
 }

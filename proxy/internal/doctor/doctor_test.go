@@ -46,6 +46,28 @@ func TestNoCookieFiresAfterSamplesThatNeverSetIt(t *testing.T) {
 	}
 }
 
+func TestNoCookieStopsReadingSetCookiesOnceItFired(t *testing.T) {
+	t.Parallel()
+	d := New("service1", nil)
+	for range Samples {
+		d.NewVisitorAnswer("connect.sid", false, cookies("sid=abc"))
+	}
+	read := 0
+	counted := func(yield func([]byte) bool) {
+		read++
+		yield([]byte("sid=abc"))
+	}
+	for range Samples {
+		d.NewVisitorAnswer("connect.sid", false, counted)
+	}
+	if read != 0 {
+		t.Errorf("after the warning fired, read the Set-Cookies of %d answers, want 0", read)
+	}
+	if !d.SamplingNew() {
+		t.Error("stopped sampling, want it to go on until an answer sets the cookie (to clear the warning)")
+	}
+}
+
 func TestNoCookieSettlesOnTheFirstAnswerThatSetsIt(t *testing.T) {
 	t.Parallel()
 	d := New("service1", nil)
