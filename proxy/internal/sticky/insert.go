@@ -124,7 +124,7 @@ func (r *Rule) RewriteCookie(h string) (string, bool) {
 		if !hasNamed(bytesOf(h), r.Name) {
 			return h, true
 		}
-		out, keep := appendDelete(make([]byte, 0, len(h)), bytesOf(h), r.Name)
+		out, keep := appendWithout(make([]byte, 0, len(h)), bytesOf(h), r.Name)
 		return string(out), keep
 	}
 	return h, true
@@ -137,6 +137,11 @@ func appendDelete(dst, h []byte, name string) ([]byte, bool) {
 	if !hasNamed(h, name) {
 		return append(dst, h...), true // byte for byte
 	}
+	return appendWithout(dst, h, name)
+}
+
+// appendWithout is appendDelete for an h that holds a NAME cookie.
+func appendWithout(dst, h []byte, name string) ([]byte, bool) {
 	start := len(dst)
 	kept := 0
 	for i := 0; i < len(h); {

@@ -62,29 +62,11 @@ func AppendPrefix(dst, setCookie []byte, name, id string) ([]byte, bool) {
 	return append(dst, setCookie[v:]...), true
 }
 
-// WouldPrefix reports whether AppendPrefix would put an id on setCookie.
-func WouldPrefix(setCookie []byte, name string) bool {
-	_, ok := prefixAt(setCookie, name)
-	return ok
-}
-
 // prefixAt returns where the id goes in a Set-Cookie value for name: the
 // start of a non-empty value of a cookie called name.
 func prefixAt(h []byte, name string) (int, bool) {
-	i := skipBlanks(h, 0)
-	nameStart := i
-	for i < len(h) && h[i] != '=' && h[i] != ';' {
-		i++
-	}
-	if i == len(h) || h[i] != '=' {
-		return 0, false
-	}
-	if string(trimRight(h, nameStart, i)) != name {
-		return 0, false
-	}
-	v := skipBlanks(h, i+1)
-	end := valueEnd(h, v)
-	if len(trimRight(h, v, end)) == 0 {
+	v, ok := setCookieValue(h, name)
+	if !ok || len(trimRight(h, v, valueEnd(h, v))) == 0 {
 		return 0, false
 	}
 	return v, true
@@ -148,13 +130,6 @@ func AppendStrip(dst, h []byte, name string) []byte {
 func NextID(h []byte, name string, from int) (id []byte, next int, ok bool) {
 	id, _, next, ok = nextID(h, name, from)
 	return id, next, ok
-}
-
-// Has reports whether the Cookie header value h holds a cookie named name
-// whose value carries an id, without allocating.
-func Has(h, name string) bool {
-	_, _, _, ok := nextID(bytesOf(h), name, 0)
-	return ok
 }
 
 // nextID finds the next id: it returns the id, where it starts (cut), and
