@@ -82,7 +82,6 @@ type Timeouts struct {
 // swarm's service environment alike.
 type Service struct {
 	Name              string
-	Line              int               // where the entry starts in the file (0: not from a file)
 	VirtualHost       string            // virtual_host: "*/NAME, */NAME/*"
 	VirtualHostWeight int               // virtual_host_weight: 0; higher weights' rules are tried first
 	Servers           []discover.Target // servers: "tasks.NAME:8080" or a list
@@ -93,7 +92,6 @@ type Service struct {
 	ForceSSL          bool              // force_ssl: cleartext requests get 301 to https (default: the top-level force_ssl)
 	HSTSMaxAge        int               // hsts_max_age: seconds of Strict-Transport-Security on HTTPS answers, 0 none
 	serversRaw        string            // as written, for the summary
-	cookieRaw         string            // as written
 	rules             []route.Rule      // parsed virtual_host
 	forceSSL          *bool             // as written, nil: the top-level value
 	hstsMaxAge        *int
@@ -295,7 +293,7 @@ func (p *parser) services(cfg *Config, n *yaml.Node) {
 // service reads the entry of the service named by k and adds its routes to table.
 func (p *parser) service(k, v *yaml.Node, table *route.Table[string]) Service {
 	name := k.Value
-	sc := Service{Name: name, Line: k.Line}
+	sc := Service{Name: name}
 	where := "services." + name + "."
 	var vhNode *yaml.Node
 	p.mapping(v, where, serviceKeys, func(key string, _, v *yaml.Node) {
@@ -366,10 +364,6 @@ func (p *parser) servers(v *yaml.Node, where, service string) ([]discover.Target
 	}
 	return t, strings.Join(entries, ", ")
 }
-
-// parseCookie reads HAProxy's (and dockercloud's COOKIE) "NAME prefix|insert|rewrite
-// [options]" (see sticky.ParseRule).
-func parseCookie(s string) (sticky.Rule, error) { return sticky.ParseRule(s) }
 
 // prefixes reads a list of addresses and CIDR prefixes, a string ("10.0.0.0/8,
 // 127.0.0.1") or a YAML list; an address is a prefix of its own length.

@@ -8,6 +8,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/route"
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
 )
 
 // The setters below read one value of a service in dockercloud/haproxy's vocabulary.
@@ -42,11 +43,11 @@ func (s *Service) SetVirtualHostWeight(v string) error {
 // SetCookie reads a cookie (COOKIE) such as "connect.sid prefix nocache" or "SRV
 // insert indirect nocache": HAProxy's cookie rule in any of its modes.
 func (s *Service) SetCookie(spec string) error {
-	rule, err := parseCookie(spec)
+	rule, err := sticky.ParseRule(spec)
 	if err != nil {
 		return err
 	}
-	s.cookieRaw, s.Sticky = spec, rule
+	s.Sticky = rule
 	return nil
 }
 
