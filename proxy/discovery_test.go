@@ -193,7 +193,7 @@ func TestDropinFollowsTheSwarm(t *testing.T) {
 			inFlight <- resp.StatusCode
 		}()
 		eventually(t, "the slow request reaches service2", func() bool {
-			return strings.Contains(get(t, d.adm+"/stats?format=text"), "active 1 ")
+			return strings.Contains(getBody(t, d.adm+"/stats?format=text"), "active 1 ")
 		})
 		var id string
 		d.engine.Edit(func(s *swarmtest.State) {
@@ -246,17 +246,6 @@ func TestDropinFollowsTheSwarm(t *testing.T) {
 			t.Errorf("after SIGHUP got %d %+v, want service1", status, a)
 		}
 	})
-}
-
-func get(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 func TestDropinWarnsOnceForEachUnsupportedSetting(t *testing.T) {

@@ -32,17 +32,6 @@ func pathServer(t *testing.T, name, cookie, cookiePath string) string {
 	return ln.Addr().String()
 }
 
-func adminGet(t *testing.T, url string) string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 func warningsOf(t *testing.T, adm string) []doctor.Warning { return stats(t, adm).Warnings }
 
 func TestDoctorSaysNothingForTheTutorial(t *testing.T) {
@@ -64,7 +53,7 @@ func TestDoctorSaysNothingForTheTutorial(t *testing.T) {
 		if w := warningsOf(t, adm); len(w) != 0 {
 			t.Errorf("got %+v, want no warning for the tutorial's configuration", w)
 		}
-		if txt := adminGet(t, adm+"/stats?format=text"); strings.Contains(txt, "\nwarning ") {
+		if txt := getBody(t, adm+"/stats?format=text"); strings.Contains(txt, "\nwarning ") {
 			t.Errorf("stats text has a warning line:\n%s", txt)
 		}
 	})
@@ -133,13 +122,13 @@ services:
 		if want := map[string]doctor.Kind{"service1": doctor.VIP, "service2": doctor.CookiePath, "service3": doctor.NoCookie}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("got warnings %v, want %v", got, want)
 		}
-		txt := adminGet(t, adm+"/stats?format=text")
+		txt := getBody(t, adm+"/stats?format=text")
 		for _, line := range []string{"\nwarning service1 vip servers \"service1:" + port + "\" is the swarm service's virtual IP", "\nwarning service2 cookie-path it sets connect.sid", "\nwarning service3 no-cookie the first 20 answers"} {
 			if !strings.Contains(txt, line) {
 				t.Errorf("stats text has no line starting %q:\n%s", line, txt)
 			}
 		}
-		if m := adminGet(t, adm+"/metrics"); !strings.Contains(m, `proxy_doctor_warning{kind="vip",service="service1"} 1`) || !strings.Contains(m, `proxy_doctor_warning{kind="no-cookie",service="service3"} 1`) {
+		if m := getBody(t, adm+"/metrics"); !strings.Contains(m, `proxy_doctor_warning{kind="vip",service="service1"} 1`) || !strings.Contains(m, `proxy_doctor_warning{kind="no-cookie",service="service3"} 1`) {
 			t.Errorf("metrics lack proxy_doctor_warning lines")
 		}
 		// Fixed in DNS (the name now gives the tasks, as endpoint_mode dnsrr): the warning clears.

@@ -116,7 +116,7 @@ services:
 				if s := st.Services[0].Sticky; s.Hits != 10 || s.New != 2 {
 					t.Errorf("service1 sticky %+v, want 10 hits and 2 new (h2 requests counted with the rest)", s)
 				}
-				metrics := scrape(t, adm)
+				metrics := getBody(t, adm+"/metrics")
 				for _, want := range []string{`proxy_sticky_total{outcome="hit",service="service1"} 10`,
 					`proxy_tls_handshakes_total{protocol="h2"} `, `proxy_tls_certificate_not_after_seconds{certificate="` + cert + `"`} {
 					if !strings.Contains(metrics, want) {
@@ -126,17 +126,6 @@ services:
 			})
 		}
 	})
-}
-
-func scrape(t *testing.T, adm string) string {
-	t.Helper()
-	resp, err := http.Get(adm + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 func TestSNIPicksTheCertificate(t *testing.T) {
