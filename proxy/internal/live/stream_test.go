@@ -134,9 +134,9 @@ func TestSlowViewerMissesMessagesAndCatchesUpWithoutSlowingAnyone(t *testing.T) 
 	}()
 
 	deadline := time.Now().Add(20 * time.Second)
-	for h.Stats().Dropped == 0 {
+	for h.stats().Dropped == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the slow viewer never missed a message: %+v", h.Stats())
+			t.Fatalf("the slow viewer never missed a message: %+v", h.stats())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -150,7 +150,7 @@ func TestSlowViewerMissesMessagesAndCatchesUpWithoutSlowingAnyone(t *testing.T) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if got := h.Stats().Viewers; got != 2 {
+	if got := h.stats().Viewers; got != 2 {
 		t.Errorf("got %d viewers, want 2 (a slow one is not dropped before its write timeout)", got)
 	}
 
