@@ -11,10 +11,9 @@ package live
 type table[V any] struct {
 	slots []int32 // entry index + 1; 0 is an empty slot
 	mask  uint64
-	ents  []tableEntry[V]
-	n     int
-	head  int32 // most recently used entry, -1: none
-	tail  int32 // least recently used entry, -1: none
+	ents  []tableEntry[V] // len: the keys held
+	head  int32           // most recently used entry, -1: none
+	tail  int32           // least recently used entry, -1: none
 }
 
 type tableEntry[V any] struct {
@@ -53,25 +52,29 @@ func (t *table[V]) get(key uint64) (*V, bool) {
 	if !ok {
 		return nil, false
 	}
+	return t.touch(s), true
+}
+
+// touch makes the entry of slot s the most recent and returns its value.
+func (t *table[V]) touch(s uint64) *V {
 	i := t.slots[s] - 1
 	t.unlink(i)
 	t.pushFront(i)
-	return &t.ents[i].val, true
+	return &t.ents[i].val
 }
 
 // put returns key's value, made the most recent; created reports that key was
 // not there, and then the value is V's zero value (the least recently used key
 // made room if the table was full).
 func (t *table[V]) put(key uint64) (v *V, created bool) {
-	if v, ok := t.get(key); ok {
-		return v, false
+	s, ok := t.find(key)
+	if ok {
+		return t.touch(s), false
 	}
-	s, _ := t.find(key)
 	var i int32
-	if t.n < cap(t.ents) {
-		t.ents = t.ents[:t.n+1]
-		i = int32(t.n)
-		t.n++
+	if n := len(t.ents); n < cap(t.ents) {
+		t.ents = t.ents[:n+1]
+		i = int32(n)
 	} else {
 		i = t.tail
 		t.unlink(i)
@@ -141,7 +144,7 @@ func (t *table[V]) each(f func(key uint64, v *V) bool) {
 }
 
 // len is the number of keys held.
-func (t *table[V]) len() int { return t.n }
+func (t *table[V]) len() int { return len(t.ents) }
 
 // mix spreads a key's bits over the index (keys are hashes already, but a
 // caller's key might not be).
