@@ -251,7 +251,7 @@ func (p *Pool) notify(b *Backend, c Change) {
 type snapshot struct {
 	all  []*Backend // sorted by address; includes down and draining ones
 	byID map[string]*Backend
-	ring []point // the consistent-hash ring of Source, sorted by hash
+	ring []point // the consistent-hash ring, sorted by hash; nil unless the balance is Source
 }
 
 // NewPool makes an empty pool naming its servers with ids.
@@ -262,8 +262,18 @@ func NewPool(ids IDs, balance Balance) *Pool {
 	return p
 }
 
-// SetBalance changes the algorithm (on a reload).
-func (p *Pool) SetBalance(b Balance) { p.balance.Store(int32(b)) }
+// SetBalance changes the algorithm (on a reload). A pool that turns to Source
+// gets its ring here, before Source is in use; Update and Prune keep it up while
+// it stays, and no other balance has one.
+func (p *Pool) SetBalance(b Balance) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b == Source && p.Balance() != Source {
+		old := p.snap.Load()
+		p.snap.Store(&snapshot{all: old.all, byID: old.byID, ring: buildRing(old.all)})
+	}
+	p.balance.Store(int32(b))
+}
 
 // Balance reports the algorithm in use.
 func (p *Pool) Balance() Balance { return Balance(p.balance.Load()) }
@@ -332,7 +342,9 @@ func (p *Pool) Update(addrs []string) (joined, leaving []*Backend) {
 	for _, b := range next.all {
 		next.byID[b.id] = b
 	}
-	next.ring = buildRing(next.all)
+	if p.Balance() == Source {
+		next.ring = buildRing(next.all)
+	}
 	p.snap.Store(next)
 	for _, b := range append(joined, back...) {
 		p.notify(b, Joined)
@@ -372,7 +384,9 @@ func (p *Pool) Prune() (gone []*Backend) {
 		next.all = append(next.all, b)
 		next.byID[b.id] = b
 	}
-	next.ring = buildRing(next.all)
+	if p.Balance() == Source {
+		next.ring = buildRing(next.all)
+	}
 	p.snap.Store(next)
 	for _, b := range gone {
 		p.notify(b, Left)

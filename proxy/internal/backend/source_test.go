@@ -84,6 +84,30 @@ func TestSourceRemapsAboutOneNthWhenAServerGoes(t *testing.T) {
 	}
 }
 
+func TestOnlySourceKeepsARing(t *testing.T) {
+	t.Parallel()
+	addrs := []string{"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"}
+	made := newPool(t, Source, addrs...)
+	p := newPool(t, RoundRobin, addrs...)
+	p.Update(addrs[:2])
+	p.Update(addrs)
+	if n := len(p.snap.Load().ring); n != 0 {
+		t.Fatalf("a roundrobin pool holds a ring of %d points, want none", n)
+	}
+	p.SetBalance(Source) // a reload
+	for _, c := range clients(200) {
+		got, _ := p.PickFor(c)
+		want, _ := made.PickFor(c)
+		if got == nil || got.Addr() != want.Addr() {
+			t.Fatalf("client %v after the pool turned to source: got %v, want %s (as a pool made source)", c, got, want.Addr())
+		}
+	}
+	p.Update(addrs[1:])
+	if b, _ := p.PickFor(clients(1)[0]); b == nil || b.Addr() == addrs[0] {
+		t.Errorf("after %s left: got %v, want one of the others", addrs[0], b)
+	}
+}
+
 func TestSourceSkipsADownServerAndComesBack(t *testing.T) {
 	t.Parallel()
 	p := newPool(t, Source, "10.0.0.1:80", "10.0.0.2:80")
