@@ -55,9 +55,8 @@ type Checker struct {
 	Service string       // for the log
 	Logger  *slog.Logger // nil: discard
 
-	client     *http.Client // built once, by httpClient
-	clientOnce sync.Once
-	records    map[*backend.Backend]*record
+	client  *http.Client // built by the first Round, before its checks start
+	records map[*backend.Backend]*record
 }
 
 type record struct {
@@ -86,6 +85,7 @@ func (c *Checker) Round(ctx context.Context) {
 	c.Config = c.WithDefaults()
 	if c.records == nil {
 		c.records = map[*backend.Backend]*record{}
+		c.client = newClient()
 	}
 	all := c.Pool.Backends()
 	results := make([]error, len(all))
@@ -150,62 +150,44 @@ func (c *Checker) apply(b *backend.Backend, err error) {
 	}
 }
 
-// check runs one check against addr. A server that stalled (it took a request and
-// did not answer it in time) must answer HTTP to pass even a TCP check: any status
-// to a GET of /, within the check's timeout, as a hung server would never answer.
+// check runs one check against addr: a TCP connect when Path is empty, else a
+// GET of Path, healthy on 2xx or 3xx. A server that stalled (it took a request
+// and did not answer it in time) must answer HTTP to pass even a TCP check: any
+// status to a GET of /, within the check's timeout, as a hung server would
+// never answer.
 func (c *Checker) check(ctx context.Context, addr string, stalled bool) error {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
-	if c.Path == "" && stalled {
-		return c.answers(ctx, addr)
-	}
-	if c.Path == "" {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
+	path, anyStatus := c.Path, false
+	if path == "" {
+		if !stalled {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				return err
+			}
+			return conn.Close()
 		}
-		return conn.Close()
+		path, anyStatus = "/", true
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+c.Path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("User-Agent", "swarm-affinity-proxy/health")
-	resp, err := c.httpClient().Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
+		if anyStatus {
+			return fmt.Errorf("no HTTP answer from a server that stalled: %w", err)
+		}
 		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+	if !anyStatus && (resp.StatusCode < 200 || resp.StatusCode >= 400) {
 		return fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return nil
-}
-
-// answers checks that the server at addr answers an HTTP request at all.
-func (c *Checker) answers(ctx context.Context, addr string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("User-Agent", "swarm-affinity-proxy/health")
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return fmt.Errorf("no HTTP answer from a server that stalled: %w", err)
-	}
-	resp.Body.Close()
-	return nil
-}
-
-func (c *Checker) httpClient() *http.Client {
-	c.clientOnce.Do(func() {
-		if c.client == nil {
-			c.client = newClient()
-		}
-	})
-	return c.client
 }
 
 func newClient() *http.Client {
