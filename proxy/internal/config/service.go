@@ -75,19 +75,7 @@ func (s *Service) SetHealthCheck(path string) error {
 // HealthConfig is how the service's servers are checked: its own Check where set,
 // file's (the check: of the file) elsewhere, and its health_check path.
 func (s Service) HealthConfig(file health.Config) health.Config {
-	c := file
-	if s.Check.Interval > 0 {
-		c.Interval = s.Check.Interval
-	}
-	if s.Check.Timeout > 0 {
-		c.Timeout = s.Check.Timeout
-	}
-	if s.Check.Rise > 0 {
-		c.Rise = s.Check.Rise
-	}
-	if s.Check.Fall > 0 {
-		c.Fall = s.Check.Fall
-	}
+	c := s.Check.Over(file)
 	c.Path = s.HealthCheck
 	return c
 }

@@ -48,6 +48,27 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// Over returns c with base's value in each field c leaves zero: a service's
+// own check: over the file's, HEALTH_CHECK over the file's.
+func (c Config) Over(base Config) Config {
+	if c.Path == "" {
+		c.Path = base.Path
+	}
+	if c.Interval <= 0 {
+		c.Interval = base.Interval
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = base.Timeout
+	}
+	if c.Rise <= 0 {
+		c.Rise = base.Rise
+	}
+	if c.Fall <= 0 {
+		c.Fall = base.Fall
+	}
+	return c
+}
+
 // Checker checks the servers of one pool. Run owns it: one goroutine.
 type Checker struct {
 	Config

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 )
@@ -129,5 +130,26 @@ func TestParallelHTTPChecks(t *testing.T) {
 		if b.State() != backend.Up {
 			t.Errorf("%s is %v", b.Addr(), b.State())
 		}
+	}
+}
+
+func TestOverTakesBaseForZeroFields(t *testing.T) {
+	t.Parallel()
+	base := Config{Path: "/base", Interval: time.Second, Timeout: 2 * time.Second, Rise: 3, Fall: 4}
+	tests := []struct {
+		name    string
+		c, want Config
+	}{
+		{"a zero config is base", Config{}, base},
+		{"set fields stay", Config{Path: "/own", Rise: 9}, Config{Path: "/own", Interval: time.Second, Timeout: 2 * time.Second, Rise: 9, Fall: 4}},
+		{"a negative field is unset", Config{Interval: -time.Second, Fall: -1}, base},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tt.c.Over(base); got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

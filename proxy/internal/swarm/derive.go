@@ -190,11 +190,11 @@ func servers(service string, tasks []Task, nets map[string]bool, ports []discove
 	return slices.Compact(out)
 }
 
-// serviceKeys are the variables of a service that dockercloud/haproxy read in swarm
+// unsupportedServiceKeys are the variables of a service that dockercloud/haproxy read in swarm
 // mode, and what this proxy does with each one it does not do.
 var unsupportedServiceKeys = map[string]string{
-	"DEFAULT_SSL_CERT":      "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
-	"SSL_CERT":              "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
+	"DEFAULT_SSL_CERT":      certsFromFiles,
+	"SSL_CERT":              certsFromFiles,
 	"TCP_PORTS":             "the proxy balances HTTP only",
 	"GZIP_COMPRESSION_TYPE": "responses pass as the service sent them",
 	"OPTION":                "HAProxy options are not read",

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/health"
 )
@@ -31,6 +32,10 @@ type Env struct {
 	interval  time.Duration // SWARM_MODE_POLLING_INTERVAL
 }
 
+// certsFromFiles is why the certificate variables, the proxy's and a service's,
+// are not read.
+const certsFromFiles = "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file"
+
 // unsupportedProxyKeys are dockercloud/haproxy's own variables that this proxy does
 // not do, and why. (ADDITIONAL_BACKEND_<NAME> and EXTRA_FRONTEND_SETTINGS_<PORT> have
 // a name of the user's: of those only the usual ports are looked for.)
@@ -38,10 +43,10 @@ var unsupportedProxyKeys = map[string]string{
 	"ADDITIONAL_SERVICES":         "it is for compose mode; in a swarm every service on the proxy's networks is read",
 	"CA_CERT":                     "client certificates are not asked for",
 	"CA_CERT_FILE":                "client certificates are not asked for",
-	"CERT_FOLDER":                 "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
-	"DEFAULT_SSL_CERT":            "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
-	"SSL_CERT":                    "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
-	"EXTRA_SSL_CERTS":             "certificates come from files, not the environment: TLS_CERT_FILES (e.g. a swarm secret) or certificates: in the file",
+	"CERT_FOLDER":                 certsFromFiles,
+	"DEFAULT_SSL_CERT":            certsFromFiles,
+	"SSL_CERT":                    certsFromFiles,
+	"EXTRA_SSL_CERTS":             certsFromFiles,
 	"SSL_BIND_CIPHERS":            "TLS is 1.2 and 1.3 with Go's default cipher suites",
 	"SSL_BIND_OPTIONS":            "TLS is 1.2 and 1.3 with Go's default cipher suites",
 	"EXTRA_BIND_SETTINGS":         "HAProxy settings are not read",
@@ -129,7 +134,7 @@ func ParseEnv(getenv func(string) string) (Env, error) {
 		e.check = c
 	}
 	if v := getenv("BALANCE"); v != "" {
-		if err := new(config.Service).SetBalance(v); err != nil {
+		if _, err := backend.ParseBalance(v); err != nil {
 			warn("BALANCE", "%v; services without their own BALANCE are balanced roundrobin", err)
 		} else {
 			e.Balance = v
@@ -160,8 +165,7 @@ func (e Env) Apply(cfg *config.Config) {
 	if e.timeout != "" {
 		parseTimeout(e.timeout, &cfg.Timeout)
 	}
-	cfg.Check = config.Service{Check: e.check}.HealthConfig(cfg.Check)
-	cfg.Check.Path = ""
+	cfg.Check = e.check.Over(cfg.Check)
 	if e.interval > 0 {
 		cfg.ResolveInterval = e.interval
 	}
