@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -30,9 +29,7 @@ func buildRing(all []*Backend) []point {
 		for i := range ringPoints {
 			buf = append(append(buf[:0], b.id...), '#')
 			buf = strconv.AppendInt(buf, int64(i), 10)
-			h := fnv.New64a()
-			h.Write(buf)
-			ring = append(ring, point{mix(h.Sum64()), b})
+			ring = append(ring, point{mix(fnv1a(buf)), b})
 		}
 	}
 	slices.SortFunc(ring, func(x, y point) int {
@@ -76,15 +73,22 @@ func (s *snapshot) onRing(h uint64, ok func(*Backend) bool) (*Backend, bool) {
 func clientHash(a netip.Addr) uint64 {
 	a = a.Unmap()
 	b := a.As16()
-	h := uint64(14695981039346656037) // FNV-1a, inline so nothing escapes
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
+	h := fnv1a(b[:])
 	if a.Is4() {
 		h ^= 4
 	}
 	return mix(h)
+}
+
+// fnv1a is the 64-bit FNV-1a hash of b, as hash/fnv's New64a, without its
+// allocation: PickFor hashes every client with it.
+func fnv1a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // mix is splitmix64's finaliser: FNV's low bits are poor, the ring wants
