@@ -126,6 +126,7 @@ func loadPair(src Source) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("%s: %s", where, explain(err, src.Key == ""))
 	}
 	// X509KeyPair fills Leaf (Go 1.23 on); a chain in the wrong order has failed above.
+	// Leaf is nil only if GODEBUG=x509keypairleaf=0 turns that off: then parse it here.
 	if c.Leaf == nil {
 		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
 			return nil, fmt.Errorf("%s: the certificate does not parse: %v", where, err)
