@@ -13,7 +13,7 @@ import (
 )
 
 // The proxies a user would pick instead of ours (nginx, Caddy; HAProxy is in
-// harness.go) and the floors of the engine designs (bench/relay, bench/epollrelay,
+// harness.go) and the floors (bench/goproxy, bench/relay, bench/epollrelay,
 // bench/fastproxy), each started pinned to the servers' core like every server.
 
 // expandTo fills the ${...} of the bench file name with vars and writes it to the
@@ -91,9 +91,8 @@ func (h *Harness) caddy(ctx context.Context, b backends) (*Server, error) {
 	return s, h.waitRoutes(ctx, s)
 }
 
-// floor starts one of the bench's floor programs (relay, epollrelay, fastproxy) over
-// service1's two backends. They parse nothing or little: their row is what the
-// engine design itself costs, before any proxying work.
+// floor starts one of the floors (goproxy, relay, epollrelay, fastproxy; see floors)
+// over service1's two backends.
 func (h *Harness) floor(ctx context.Context, name string, b backends) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -103,7 +102,7 @@ func (h *Harness) floor(ctx context.Context, name string, b backends) (*Server, 
 	if name == "epollrelay" {
 		env = []string{"GOMAXPROCS=1"} // one event loop, as HAProxy's nbthread 1
 	}
-	// The relays answer their readiness probe from the backend itself.
+	// A floor has no route of its own: its readiness probe is answered by a backend.
 	return startServer(ctx, name, addr, h.opt.ServerCPU, env, "http://"+addr+"/healthz",
 		filepath.Join(h.opt.BenchDir, "bin", name), "-addr", addr, b.Service1A, b.Service1B)
 }
