@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/swarm-affinity/swarm-affinity/internal/browser"
 )
 
 // The proxies a user would pick instead of ours (nginx, Caddy; HAProxy is in
@@ -131,20 +128,6 @@ func hashedCookie(base string) ([]string, error) {
 // caddyCookie is Caddy's sticky traffic: its own "lb" cookie naming the backend, and
 // the session cookie.
 func caddyCookie(base string) ([]string, error) {
-	b := browser.New(browser.Options{})
-	defer b.CloseIdleConnections()
-	url := base + "/service1"
-	resp, _, err := b.Get(context.Background(), url, nil)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	lb, ok1 := b.Cookie(url, "lb")
-	sid, ok2 := b.Cookie(url, "connect.sid")
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("GET %s: want Caddy's lb cookie and connect.sid, got lb %v connect.sid %v", url, ok1, ok2)
-	}
-	return []string{"Cookie: lb=" + lb + "; connect.sid=" + sid}, nil
+	c, err := firstVisitCookies(base+"/service1", "lb", "connect.sid")
+	return []string{"Cookie: " + c}, err
 }
