@@ -125,11 +125,6 @@ type backends struct {
 	Service1A, Service1B, Service2A, Service2B string
 }
 
-func (b backends) env() []string {
-	return []string{"SERVICE1_A=" + b.Service1A, "SERVICE1_B=" + b.Service1B,
-		"SERVICE2_A=" + b.Service2A, "SERVICE2_B=" + b.Service2B}
-}
-
 // ourProxy starts bin/proxy with bench/proxy.yaml, its ${...} filled in, on the
 // fast engine (the default).
 func (h *Harness) ourProxy(ctx context.Context, b backends) (*Server, error) {
@@ -142,19 +137,13 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(h.opt.BenchDir, "proxy.yaml"))
-	if err != nil {
-		return nil, err
-	}
 	tlsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	vars := map[string]string{"PROXY_LISTEN": addr, "PROXY_ENGINE": engine, "PROXY_LISTEN_TLS": tlsAddr, "TLS_PEM": h.tlsPEM,
-		"SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B, "SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
-	cfg := os.Expand(string(tmpl), func(k string) string { return vars[k] })
-	path := filepath.Join(h.tmp, "proxy-"+strings.Split(addr, ":")[1]+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	path, err := h.expandTo("proxy.yaml", addr, b.vars("PROXY_LISTEN", addr, "PROXY_ENGINE", engine,
+		"PROXY_LISTEN_TLS", tlsAddr, "TLS_PEM", h.tlsPEM))
+	if err != nil {
 		return nil, err
 	}
 	// The admin port is on (HAProxy's stats are not): the live-view row watches

@@ -14,14 +14,15 @@ import (
 // bench/fastproxy), each started pinned to the servers' core like every server.
 
 // expandTo fills the ${...} of the bench file name with vars and writes it to the
-// harness's temporary folder; it returns the written file's path.
-func (h *Harness) expandTo(name string, vars map[string]string) (string, error) {
+// harness's temporary folder, named after the port of listen (the server it configures
+// listens there, so two servers' files never share a name); it returns the path.
+func (h *Harness) expandTo(name, listen string, vars map[string]string) (string, error) {
 	tmpl, err := os.ReadFile(filepath.Join(h.opt.BenchDir, name))
 	if err != nil {
 		return "", err
 	}
 	out := expandBraces(string(tmpl), vars)
-	path := filepath.Join(h.tmp, strings.Split(vars["LISTEN_PORT"], ":")[0]+"-"+name)
+	path := filepath.Join(h.tmp, portOf(listen)+"-"+name)
 	return path, os.WriteFile(path, []byte(out), 0o600)
 }
 
@@ -33,6 +34,8 @@ func expandBraces(s string, vars map[string]string) string {
 
 var braced = regexp.MustCompile(`\$\{[A-Z0-9_]+\}`)
 
+// vars are the backends as the bench's templates name them (SERVICE1_A, ...), and
+// more, given as name, value pairs.
 func (b backends) vars(more ...string) map[string]string {
 	v := map[string]string{"SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
 		"SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
@@ -40,6 +43,16 @@ func (b backends) vars(more ...string) map[string]string {
 		v[more[i]] = more[i+1]
 	}
 	return v
+}
+
+// env is vars as an environment (KEY=value), for HAProxy, which expands its
+// config's "${...}" itself.
+func (b backends) env() []string {
+	var env []string
+	for k, v := range b.vars() {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // nginx starts Debian's nginx with bench/nginx.conf: one worker, which is the process
@@ -53,7 +66,7 @@ func (h *Harness) nginx(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := h.expandTo("nginx.conf", b.vars("NGINX_LISTEN", addr, "NGINX_DIR", dir, "LISTEN_PORT", portOf(addr)))
+	conf, err := h.expandTo("nginx.conf", addr, b.vars("NGINX_LISTEN", addr, "NGINX_DIR", dir))
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +89,7 @@ func (h *Harness) caddy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := h.expandTo("Caddyfile", b.vars("CADDY_LISTEN", addr, "LISTEN_PORT", portOf(addr)))
+	conf, err := h.expandTo("Caddyfile", addr, b.vars("CADDY_LISTEN", addr))
 	if err != nil {
 		return nil, err
 	}
