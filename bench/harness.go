@@ -194,18 +194,10 @@ func (h *Harness) haproxyEnv(addr, tlsAddr, healthPath string) []string {
 func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
 	for _, path := range []string{"/service1", "/service2"} {
 		err := probe.Until(ctx, s.Name+" to answer 200 on "+path, func() (bool, error) {
-			resp, err := client.Get("http://" + s.Addr + path)
-			if err != nil {
-				return false, err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return false, fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return true, nil
+			err := probe.Get(ctx, "http://"+s.Addr+path, time.Second)
+			return err == nil, err
 		})
 		if err != nil {
 			s.Stop()
