@@ -163,9 +163,11 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	return s, h.waitRoutes(ctx, s)
 }
 
-// haproxy starts HAProxy with bench/haproxy.cfg (which reads the addresses from
-// its environment), in the foreground.
-func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
+// haproxy starts HAProxy with bench/haproxy.cfg over b, in the foreground: the
+// config reads the backends, its listeners (the HTTPS one with the bench's
+// certificate) and healthPath, the path of its health checks, from its environment.
+// It returns once HAProxy accepts connections, before its checks have passed.
+func (h *Harness) haproxy(ctx context.Context, b backends, healthPath string) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -174,19 +176,14 @@ func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), h.haproxyEnv(addr, tlsAddr, "/healthz")...),
+	env := append(b.env(), "HAPROXY_LISTEN="+addr, "HAPROXY_LISTEN_TLS="+tlsAddr, "TLS_PEM="+h.tlsPEM, "HEALTH_PATH="+healthPath)
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, env,
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err
 	}
 	s.TLSAddr = tlsAddr
-	return s, h.waitRoutes(ctx, s)
-}
-
-// haproxyEnv is what bench/haproxy.cfg reads besides the backends: its listeners (the
-// HTTPS one with the bench's certificate) and the health checks' path.
-func (h *Harness) haproxyEnv(addr, tlsAddr, healthPath string) []string {
-	return []string{"HAPROXY_LISTEN=" + addr, "HAPROXY_LISTEN_TLS=" + tlsAddr, "TLS_PEM=" + h.tlsPEM, "HEALTH_PATH=" + healthPath}
+	return s, nil
 }
 
 // waitRoutes waits until a proxy answers 200 on /service1 and /service2 (its

@@ -176,7 +176,13 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 	proxies := []proxyUnderTest{
 		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }, prefixedCookie, true},
 		{"ours-std", "ours (std engine)", func(b backends) (*Server, error) { return h.ourProxyOn(ctx, "std", b) }, prefixedCookie, true},
-		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }, prefixedCookie, true},
+		{"haproxy", "HAProxy", func(b backends) (*Server, error) {
+			s, err := h.haproxy(ctx, b, "/healthz")
+			if err != nil {
+				return nil, err
+			}
+			return s, h.waitRoutes(ctx, s)
+		}, prefixedCookie, true},
 		{"nginx", "nginx", func(b backends) (*Server, error) { return h.nginx(ctx, b) }, hashedCookie, false},
 		{"caddy", "Caddy", func(b backends) (*Server, error) { return h.caddy(ctx, b) }, caddyCookie, false},
 	}
@@ -404,24 +410,14 @@ func (h *Harness) haproxyOverNodeRow(ctx context.Context) (Measurement, error) {
 // haproxyNode is HAProxy over two Node replicas: only /service1 is served (the
 // Node original answers its one route), so readiness is checked on /service1.
 func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	tlsAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	bk := backends{a.Addr, b.Addr, a.Addr, b.Addr}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), h.haproxyEnv(addr, tlsAddr, "/service1")...),
-		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
+	s, err := h.haproxy(ctx, backends{a.Addr, b.Addr, a.Addr, b.Addr}, "/service1")
 	if err != nil {
 		return nil, err
 	}
 	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	err = probe.Until(wait, "HAProxy over Node to set a session cookie", func() (bool, error) {
-		_, err := firstVisit("http://" + addr + "/service1")
+		_, err := firstVisit("http://" + s.Addr + "/service1")
 		return err == nil, err
 	})
 	if err != nil {
