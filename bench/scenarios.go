@@ -21,9 +21,12 @@ import (
 // Measurement is one row of scenario 1 or 2: one server (or proxy over backends)
 // under one kind of traffic, repeated.
 type Measurement struct {
-	Key      string `json:"key"`    // stable id, e.g. "service/ours-memory/returning"
-	Label    string `json:"label"`  // row label in the table
-	Server   string `json:"server"` // ours-memory, ours-cookie, node, hello, ours-proxy, haproxy
+	Key   string `json:"key"`   // stable id, e.g. "service/ours-memory/returning"
+	Label string `json:"label"` // row label in the table
+	// Server is the server key: a service alone (ours-memory, ours-cookie, node, hello),
+	// a proxy (ours-proxy, ours-std, haproxy, nginx, caddy) or a floor (goproxy, relay,
+	// epollrelay, fastproxy).
+	Server   string `json:"server"`
 	Backends string `json:"backends,omitempty"`
 	Traffic  string `json:"traffic"` // returning, new (service); sticky, roundrobin (proxy)
 	RPS      Stat   `json:"rps"`
