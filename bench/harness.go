@@ -21,7 +21,7 @@ import (
 type Options struct {
 	Quick     bool
 	RepoBin   string // bin/ of the repo: service1 service2 proxy
-	BenchDir  string // bench/: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello
+	BenchDir  string // bench/: the peers' configs, proxy.yaml, lua/, node/, bin/
 	OutDir    string // where results go
 	ServerCPU string // taskset core of every server
 	LoadCPU   string // taskset core of wrk
