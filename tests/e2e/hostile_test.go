@@ -97,7 +97,7 @@ func TestAFloodOfSilentRequestsLeavesOthersServed(t *testing.T) {
 	if hung > 0 || got408 > 512 || got408 < 400 {
 		t.Errorf("want none hung and about maxconn_per_ip (512) answered 408")
 	}
-	if !strings.Contains(textStats(t, s.AdminURL()), " rejected_maxconn_per_ip ") {
+	if !strings.Contains(statsText(t, s.AdminURL()), " rejected_maxconn_per_ip ") {
 		t.Error("/stats?format=text does not count the refused connections")
 	}
 	assertNoServerErrors(t, s.AdminURL())
@@ -118,17 +118,6 @@ func rssMB(t *testing.T, pid int) int {
 	}
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
-}
-
-func textStats(t *testing.T, admin string) string {
-	t.Helper()
-	resp, err := http.Get(admin + "/stats?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
 }
 
 // assertNoServerErrors checks the proxy counted no 5xx for any service.

@@ -4,9 +4,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -72,12 +72,7 @@ func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 // first line of /stats?format=text): a run meant for one engine must not test another.
 func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL() + "/stats?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	first, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	first, _, _ := strings.Cut(statsText(t, s.AdminURL()), "\n")
 	f := strings.Fields(first)
 	for i := 1; i+1 < len(f); i += 2 {
 		if f[i] == "engine" && f[i+1] == engine {
@@ -85,4 +80,19 @@ func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
 		}
 	}
 	t.Fatalf("the proxy says %q, want engine %s", first, engine)
+}
+
+// statsText is the proxy's /stats?format=text on its admin URL.
+func statsText(t *testing.T, admin string) string {
+	t.Helper()
+	resp, err := http.Get(admin + "/stats?format=text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/stats?format=text: got %s, %v; want 200 and the text", admin, resp.Status, err)
+	}
+	return string(b)
 }
