@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -123,13 +122,7 @@ func rssMB(t *testing.T, pid int) int {
 // assertNoServerErrors checks the proxy counted no 5xx for any service.
 func assertNoServerErrors(t *testing.T, admin string) {
 	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(adminPage(t, admin+"/metrics")) {
 		if strings.HasPrefix(line, "proxy_responses_total{") && strings.Contains(line, `code="5xx"`) && !strings.HasSuffix(strings.TrimSpace(line), " 0") {
 			t.Errorf("server errors counted: %s", strings.TrimSpace(line))
 		}

@@ -85,14 +85,20 @@ func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
 // statsText is the proxy's /stats?format=text on its admin URL.
 func statsText(t *testing.T, admin string) string {
 	t.Helper()
-	resp, err := http.Get(admin + "/stats?format=text")
+	return adminPage(t, admin+"/stats?format=text")
+}
+
+// adminPage is the body of a page of the proxy's admin port, which must answer 200.
+func adminPage(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s/stats?format=text: got %s, %v; want 200 and the text", admin, resp.Status, err)
+		t.Fatalf("GET %s: got %s, %v; want 200 and the page", url, resp.Status, err)
 	}
 	return string(b)
 }
