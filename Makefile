@@ -38,6 +38,8 @@ test: test-unit test-e2e ## every test: unit (with -race) and end to end
 test-unit: build ## unit and integration tests (services, proxy, launcher, lab, bench harness), with -race
 	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 10m $(UNIT_PKGS)
 
+# The second pass runs tests/e2e on the std engine; its tests of `make run` skip, since
+# make run has no engine setting (they would run the default engine again).
 test-e2e: build ## end-to-end tests against the real binaries on 127.0.0.1, with -race (e2e on both proxy engines)
 	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 -timeout 10m ./tests/...
 	SWARM_AFFINITY_BIN=$(CURDIR)/$(BIN) SWARM_AFFINITY_ENGINE=std $(GO) test -race -count=1 -timeout 10m ./tests/e2e/

@@ -21,7 +21,7 @@ import (
 type Options struct {
 	Quick     bool
 	RepoBin   string // bin/ of the repo: service1 service2 proxy
-	BenchDir  string // bench/: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello
+	BenchDir  string // bench/: the peers' configs, proxy.yaml, lua/, node/, bin/
 	OutDir    string // where results go
 	ServerCPU string // taskset core of every server
 	LoadCPU   string // taskset core of wrk
@@ -125,11 +125,6 @@ type backends struct {
 	Service1A, Service1B, Service2A, Service2B string
 }
 
-func (b backends) env() []string {
-	return []string{"SERVICE1_A=" + b.Service1A, "SERVICE1_B=" + b.Service1B,
-		"SERVICE2_A=" + b.Service2A, "SERVICE2_B=" + b.Service2B}
-}
-
 // ourProxy starts bin/proxy with bench/proxy.yaml, its ${...} filled in, on the
 // fast engine (the default).
 func (h *Harness) ourProxy(ctx context.Context, b backends) (*Server, error) {
@@ -142,19 +137,13 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	if err != nil {
 		return nil, err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(h.opt.BenchDir, "proxy.yaml"))
-	if err != nil {
-		return nil, err
-	}
 	tlsAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	vars := map[string]string{"PROXY_LISTEN": addr, "PROXY_ENGINE": engine, "PROXY_LISTEN_TLS": tlsAddr, "TLS_PEM": h.tlsPEM,
-		"SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B, "SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
-	cfg := os.Expand(string(tmpl), func(k string) string { return vars[k] })
-	path := filepath.Join(h.tmp, "proxy-"+strings.Split(addr, ":")[1]+".yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+	path, err := h.expandTo("proxy.yaml", addr, b.vars("PROXY_LISTEN", addr, "PROXY_ENGINE", engine,
+		"PROXY_LISTEN_TLS", tlsAddr, "TLS_PEM", h.tlsPEM))
+	if err != nil {
 		return nil, err
 	}
 	// The admin port is on (HAProxy's stats are not): the live-view row watches
@@ -174,9 +163,11 @@ func (h *Harness) ourProxyOn(ctx context.Context, engine string, b backends) (*S
 	return s, h.waitRoutes(ctx, s)
 }
 
-// haproxy starts HAProxy with bench/haproxy.cfg (which reads the addresses from
-// its environment), in the foreground.
-func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
+// haproxy starts HAProxy with bench/haproxy.cfg over b, in the foreground: the
+// config reads the backends, its listeners (the HTTPS one with the bench's
+// certificate) and healthPath, the path of its health checks, from its environment.
+// It returns once HAProxy accepts connections, before its checks have passed.
+func (h *Harness) haproxy(ctx context.Context, b backends, healthPath string) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -185,19 +176,14 @@ func (h *Harness) haproxy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(b.env(), h.haproxyEnv(addr, tlsAddr, "/healthz")...),
+	env := append(b.env(), "HAPROXY_LISTEN="+addr, "HAPROXY_LISTEN_TLS="+tlsAddr, "TLS_PEM="+h.tlsPEM, "HEALTH_PATH="+healthPath)
+	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, env,
 		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
 	if err != nil {
 		return nil, err
 	}
 	s.TLSAddr = tlsAddr
-	return s, h.waitRoutes(ctx, s)
-}
-
-// haproxyEnv is what bench/haproxy.cfg reads besides the backends: its listeners (the
-// HTTPS one with the bench's certificate) and the health checks' path.
-func (h *Harness) haproxyEnv(addr, tlsAddr, healthPath string) []string {
-	return []string{"HAPROXY_LISTEN=" + addr, "HAPROXY_LISTEN_TLS=" + tlsAddr, "TLS_PEM=" + h.tlsPEM, "HEALTH_PATH=" + healthPath}
+	return s, nil
 }
 
 // waitRoutes waits until a proxy answers 200 on /service1 and /service2 (its
@@ -205,18 +191,10 @@ func (h *Harness) haproxyEnv(addr, tlsAddr, healthPath string) []string {
 func (h *Harness) waitRoutes(ctx context.Context, s *Server) error {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
 	for _, path := range []string{"/service1", "/service2"} {
 		err := probe.Until(ctx, s.Name+" to answer 200 on "+path, func() (bool, error) {
-			resp, err := client.Get("http://" + s.Addr + path)
-			if err != nil {
-				return false, err
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return false, fmt.Errorf("status %d", resp.StatusCode)
-			}
-			return true, nil
+			err := probe.Get(ctx, "http://"+s.Addr+path, time.Second)
+			return err == nil, err
 		})
 		if err != nil {
 			s.Stop()

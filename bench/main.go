@@ -1,6 +1,8 @@
 // Command bench is `make bench`: it measures our services and proxy side by side
-// with the Node original (bench/node) and HAProxy (bench/haproxy.cfg), and a bare
-// Go hello server as the ceiling, in one run on 127.0.0.1, prints one table and
+// with the Node original (bench/node), HAProxy (bench/haproxy.cfg), nginx
+// (bench/nginx.conf) and Caddy (bench/Caddyfile), with a bare Go hello server as the
+// ceiling of a service and the floors of a proxy (bench/goproxy, bench/relay,
+// bench/epollrelay, bench/fastproxy), in one run on 127.0.0.1, prints one table and
 // writes results/latest.json, a dated copy and an SVG chart.
 //
 // Every server is pinned to one core and wrk to the other (taskset), so the
@@ -39,13 +41,13 @@ type flags struct {
 func (f *flags) table() *cli.Command {
 	return &cli.Command{
 		Name: "bench",
-		Intro: "Our services and proxy side by side with the Node original and HAProxy, in one run on 127.0.0.1.\n" +
+		Intro: "Our services and proxy side by side with the Node original, HAProxy, nginx, Caddy and the floors, in one run on 127.0.0.1.\n" +
 			"`make bench` installs what it needs and runs this.",
 		Settings: []cli.Setting{
 			{Flag: "quick", Default: "false", Bool: true, Set: cli.Bool(&f.opt.Quick),
 				Usage: "short run: 1 s runs without warm-up; floods: ours 1,000,000, Node original and proxy 100,000"},
 			{Flag: "bin", Default: "bin", Usage: "directory of service1, service2 and proxy (make build)", Set: cli.String(&f.opt.RepoBin)},
-			{Flag: "dir", Default: "bench", Usage: "the bench directory: haproxy.cfg, proxy.yaml, lua/, node/, bin/hello", Set: cli.String(&f.opt.BenchDir)},
+			{Flag: "dir", Default: "bench", Usage: "the bench directory: proxy.yaml, haproxy.cfg, nginx.conf, Caddyfile, lua/, node/, bin/ (hello, the floors)", Set: cli.String(&f.opt.BenchDir)},
 			{Flag: "out", DefaultText: "DIR/results", Usage: "where to write the results", Set: cli.String(&f.opt.OutDir)},
 			{Flag: "server-cpu", Default: "0", Usage: "core every server is pinned to (taskset -c)", Set: cli.String(&f.opt.ServerCPU)},
 			{Flag: "load-cpu", Default: "1", Usage: "core the load generator is pinned to", Set: cli.String(&f.opt.LoadCPU)},
@@ -64,8 +66,8 @@ func (f *flags) table() *cli.Command {
 // 3 runs of 1 s, no warm-up (but for the Node original, whose JIT needs one); our
 // service still takes its million, the Node original and the proxy 100,000 each (the
 // Node original's growth is per 100,000 anyway; the proxy still sees its 10,000
-// distinct sticky clients, each 10 times), so that a first `make bench QUICK=1`,
-// builds included, takes about 3 minutes.
+// distinct sticky clients, each 10 times), so that a `make bench QUICK=1` takes a
+// few minutes, where a full run takes about 15 minutes.
 func (f flags) options() Options {
 	opt := f.opt
 	opt.Duration, opt.Reps, opt.Warmup = 4*time.Second, 3, time.Second

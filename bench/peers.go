@@ -3,28 +3,26 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-
-	"github.com/swarm-affinity/swarm-affinity/internal/browser"
 )
 
 // The proxies a user would pick instead of ours (nginx, Caddy; HAProxy is in
-// harness.go) and the floors of the engine designs (bench/relay, bench/epollrelay,
+// harness.go) and the floors (bench/goproxy, bench/relay, bench/epollrelay,
 // bench/fastproxy), each started pinned to the servers' core like every server.
 
 // expandTo fills the ${...} of the bench file name with vars and writes it to the
-// harness's temporary folder; it returns the written file's path.
-func (h *Harness) expandTo(name string, vars map[string]string) (string, error) {
+// harness's temporary folder, named after the port of listen (the server it configures
+// listens there, so two servers' files never share a name); it returns the path.
+func (h *Harness) expandTo(name, listen string, vars map[string]string) (string, error) {
 	tmpl, err := os.ReadFile(filepath.Join(h.opt.BenchDir, name))
 	if err != nil {
 		return "", err
 	}
 	out := expandBraces(string(tmpl), vars)
-	path := filepath.Join(h.tmp, strings.Split(vars["LISTEN_PORT"], ":")[0]+"-"+name)
+	path := filepath.Join(h.tmp, portOf(listen)+"-"+name)
 	return path, os.WriteFile(path, []byte(out), 0o600)
 }
 
@@ -36,6 +34,8 @@ func expandBraces(s string, vars map[string]string) string {
 
 var braced = regexp.MustCompile(`\$\{[A-Z0-9_]+\}`)
 
+// vars are the backends as the bench's templates name them (SERVICE1_A, ...), and
+// more, given as name, value pairs.
 func (b backends) vars(more ...string) map[string]string {
 	v := map[string]string{"SERVICE1_A": b.Service1A, "SERVICE1_B": b.Service1B,
 		"SERVICE2_A": b.Service2A, "SERVICE2_B": b.Service2B}
@@ -43,6 +43,16 @@ func (b backends) vars(more ...string) map[string]string {
 		v[more[i]] = more[i+1]
 	}
 	return v
+}
+
+// env is vars as an environment (KEY=value), for HAProxy, which expands its
+// config's "${...}" itself.
+func (b backends) env() []string {
+	var env []string
+	for k, v := range b.vars() {
+		env = append(env, k+"="+v)
+	}
+	return env
 }
 
 // nginx starts Debian's nginx with bench/nginx.conf: one worker, which is the process
@@ -56,7 +66,7 @@ func (h *Harness) nginx(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := h.expandTo("nginx.conf", b.vars("NGINX_LISTEN", addr, "NGINX_DIR", dir, "LISTEN_PORT", portOf(addr)))
+	conf, err := h.expandTo("nginx.conf", addr, b.vars("NGINX_LISTEN", addr, "NGINX_DIR", dir))
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +89,7 @@ func (h *Harness) caddy(ctx context.Context, b backends) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf, err := h.expandTo("Caddyfile", b.vars("CADDY_LISTEN", addr, "LISTEN_PORT", portOf(addr)))
+	conf, err := h.expandTo("Caddyfile", addr, b.vars("CADDY_LISTEN", addr))
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +101,8 @@ func (h *Harness) caddy(ctx context.Context, b backends) (*Server, error) {
 	return s, h.waitRoutes(ctx, s)
 }
 
-// floor starts one of the bench's floor programs (relay, epollrelay, fastproxy) over
-// service1's two backends. They parse nothing or little: their row is what the
-// engine design itself costs, before any proxying work.
+// floor starts one of the floors (goproxy, relay, epollrelay, fastproxy; see floors)
+// over service1's two backends.
 func (h *Harness) floor(ctx context.Context, name string, b backends) (*Server, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -103,7 +112,7 @@ func (h *Harness) floor(ctx context.Context, name string, b backends) (*Server, 
 	if name == "epollrelay" {
 		env = []string{"GOMAXPROCS=1"} // one event loop, as HAProxy's nbthread 1
 	}
-	// The relays answer their readiness probe from the backend itself.
+	// A floor has no route of its own: its readiness probe is answered by a backend.
 	return startServer(ctx, name, addr, h.opt.ServerCPU, env, "http://"+addr+"/healthz",
 		filepath.Join(h.opt.BenchDir, "bin", name), "-addr", addr, b.Service1A, b.Service1B)
 }
@@ -132,20 +141,6 @@ func hashedCookie(base string) ([]string, error) {
 // caddyCookie is Caddy's sticky traffic: its own "lb" cookie naming the backend, and
 // the session cookie.
 func caddyCookie(base string) ([]string, error) {
-	b := browser.New(browser.Options{})
-	defer b.CloseIdleConnections()
-	url := base + "/service1"
-	resp, _, err := b.Get(context.Background(), url, nil)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
-	}
-	lb, ok1 := b.Cookie(url, "lb")
-	sid, ok2 := b.Cookie(url, "connect.sid")
-	if !ok1 || !ok2 {
-		return nil, fmt.Errorf("GET %s: want Caddy's lb cookie and connect.sid, got lb %v connect.sid %v", url, ok1, ok2)
-	}
-	return []string{"Cookie: lb=" + lb + "; connect.sid=" + sid}, nil
+	c, err := firstVisitCookies(base+"/service1", "lb", "connect.sid")
+	return []string{"Cookie: " + c}, err
 }

@@ -21,9 +21,12 @@ import (
 // Measurement is one row of scenario 1 or 2: one server (or proxy over backends)
 // under one kind of traffic, repeated.
 type Measurement struct {
-	Key      string `json:"key"`    // stable id, e.g. "service/ours-memory/returning"
-	Label    string `json:"label"`  // row label in the table
-	Server   string `json:"server"` // ours-memory, ours-cookie, node, hello, ours-proxy, haproxy
+	Key   string `json:"key"`   // stable id, e.g. "service/ours-memory/returning"
+	Label string `json:"label"` // row label in the table
+	// Server is the server key: a service alone (ours-memory, ours-cookie, node, hello),
+	// a proxy (ours-proxy, ours-std, haproxy, nginx, caddy) or a floor (goproxy, relay,
+	// epollrelay, fastproxy).
+	Server   string `json:"server"`
 	Backends string `json:"backends,omitempty"`
 	Traffic  string `json:"traffic"` // returning, new (service); sticky, roundrobin (proxy)
 	RPS      Stat   `json:"rps"`
@@ -176,7 +179,13 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 	proxies := []proxyUnderTest{
 		{"ours-proxy", "ours", func(b backends) (*Server, error) { return h.ourProxy(ctx, b) }, prefixedCookie, true},
 		{"ours-std", "ours (std engine)", func(b backends) (*Server, error) { return h.ourProxyOn(ctx, "std", b) }, prefixedCookie, true},
-		{"haproxy", "HAProxy", func(b backends) (*Server, error) { return h.haproxy(ctx, b) }, prefixedCookie, true},
+		{"haproxy", "HAProxy", func(b backends) (*Server, error) {
+			s, err := h.haproxy(ctx, b, "/healthz")
+			if err != nil {
+				return nil, err
+			}
+			return s, h.waitRoutes(ctx, s)
+		}, prefixedCookie, true},
 		{"nginx", "nginx", func(b backends) (*Server, error) { return h.nginx(ctx, b) }, hashedCookie, false},
 		{"caddy", "Caddy", func(b backends) (*Server, error) { return h.caddy(ctx, b) }, caddyCookie, false},
 	}
@@ -201,7 +210,7 @@ func (h *Harness) proxyScenario(ctx context.Context) ([]Measurement, error) {
 }
 
 // overBackends starts one set of backends and measures every proxy over it (and, over
-// hello, the bare Go ReverseProxy).
+// hello, the floors).
 func (h *Harness) overBackends(ctx context.Context, set backendSet, proxies []proxyUnderTest) ([]Measurement, error) {
 	bs, err := set.start()
 	if err != nil {
@@ -218,11 +227,6 @@ func (h *Harness) overBackends(ctx context.Context, set backendSet, proxies []pr
 		}
 	}
 	if set.key == "hello" {
-		m, err := h.goProxyRow(ctx, b)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, m)
 		for _, f := range floors {
 			m, err := h.floorRow(ctx, f.key, f.label, b)
 			if err != nil {
@@ -234,23 +238,26 @@ func (h *Harness) overBackends(ctx context.Context, set backendSet, proxies []pr
 	return out, nil
 }
 
-// floors are the engine designs' floors (see ENGINE-NOTES and bench/relay...): what
-// a proxy on each design could reach if its proxying work cost nothing.
+// floors are the programs of bench/ that pass the sticky traffic on untouched over
+// hello, no routes, no cookie rule, no health checks: the bare Go ReverseProxy (the
+// ceiling of a proxy on net/http), and the floors of the engine designs (what a proxy
+// on each could reach if its proxying work cost nothing). key is its program in
+// bench/bin and its Server; report.go reads their rows by key.
 var floors = []struct{ key, label string }{
-	{"relay", "floor: goroutine relay, no parsing"},
-	{"epollrelay", "floor: epoll relay, one thread, no parsing"},
-	{"fastproxy", "floor: minimal fasthttp proxy"},
+	{"goproxy", "bare Go ReverseProxy over hello (ceiling)"},
+	{"relay", "floor: goroutine relay, no parsing (over hello)"},
+	{"epollrelay", "floor: epoll relay, one thread, no parsing (over hello)"},
+	{"fastproxy", "floor: minimal fasthttp proxy (over hello)"},
 }
 
-// floorRow measures one floor over hello with the sticky rows' traffic (which it
-// passes on untouched).
+// floorRow measures one of the floors over hello with the sticky rows' traffic.
 func (h *Harness) floorRow(ctx context.Context, key, label string, b backends) (Measurement, error) {
 	px, err := h.floor(ctx, key, b)
 	if err != nil {
 		return Measurement{}, err
 	}
 	defer px.Stop()
-	return h.measure(ctx, Measurement{Key: "proxy/" + key + "/hello/sticky", Label: label + " (over hello)",
+	return h.measure(ctx, Measurement{Key: "proxy/" + key + "/hello/sticky", Label: label,
 		Server: key, Backends: "hello", Traffic: "sticky", Direct: "service/hello/returning"},
 		WrkRun{URL: "http://" + px.Addr + "/service1", Headers: []string{"Cookie: connect.sid=s1~hello"}}, px, px)
 }
@@ -403,47 +410,17 @@ func (h *Harness) haproxyOverNodeRow(ctx context.Context) (Measurement, error) {
 		WrkRun{URL: base + "/service1", Headers: []string{"Cookie: connect.sid=" + cookie}}, px, px)
 }
 
-// goProxyRow measures the Go ceiling for a proxy (bench/goproxy: the standard
-// library's ReverseProxy alone) over the hello backends, with the sticky row's
-// traffic: a prefixed cookie on every request, which it passes on untouched.
-func (h *Harness) goProxyRow(ctx context.Context, b backends) (Measurement, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return Measurement{}, err
-	}
-	px, err := startServer(ctx, "Go ReverseProxy", addr, h.opt.ServerCPU, nil, "http://"+addr+"/healthz",
-		filepath.Join(h.opt.BenchDir, "bin", "goproxy"), "-addr", addr, b.Service1A, b.Service1B)
-	if err != nil {
-		return Measurement{}, err
-	}
-	defer px.Stop()
-	return h.measure(ctx, Measurement{Key: "proxy/goproxy/hello/sticky",
-		Label: "bare Go ReverseProxy over hello (ceiling)", Server: "goproxy", Backends: "hello",
-		Traffic: "sticky", Direct: "service/hello/returning"},
-		WrkRun{URL: "http://" + addr + "/service1", Headers: []string{"Cookie: connect.sid=s1~hello"}}, px, px)
-}
-
 // haproxyNode is HAProxy over two Node replicas: only /service1 is served (the
 // Node original answers its one route), so readiness is checked on /service1.
 func (h *Harness) haproxyNode(ctx context.Context, a, b *Server) (*Server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	tlsAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	bk := backends{a.Addr, b.Addr, a.Addr, b.Addr}
-	s, err := startServer(ctx, "haproxy", addr, h.opt.ServerCPU, append(bk.env(), h.haproxyEnv(addr, tlsAddr, "/service1")...),
-		"http://"+addr+"/", "haproxy", "-db", "-f", filepath.Join(h.opt.BenchDir, "haproxy.cfg"))
+	s, err := h.haproxy(ctx, backends{a.Addr, b.Addr, a.Addr, b.Addr}, "/service1")
 	if err != nil {
 		return nil, err
 	}
 	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	err = probe.Until(wait, "HAProxy over Node to set a session cookie", func() (bool, error) {
-		_, err := firstVisit("http://" + addr + "/service1")
+		_, err := firstVisit("http://" + s.Addr + "/service1")
 		return err == nil, err
 	})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 // slowlorisConns is how many connections the slowloris rows hold (issue 12's row).
@@ -15,10 +17,11 @@ const slowlorisConns = 2000
 // slowloris holds n connections to addr from 127.0.0.2 (another client than wrk's
 // 127.0.0.1), each sending a request head one line every 2 s, never ending it, and
 // dialling again when the proxy closes it: the reconnecting slowloris of issue 12.
-// stop ends them all and returns how many were held at the end.
-func slowloris(ctx context.Context, addr string, n int) (stop func() int) {
+// held says how many are held now; stop ends them all and returns how many were held
+// at the end.
+func slowloris(ctx context.Context, addr string, n int) (held func() int, stop func() int) {
 	ctx, cancel := context.WithCancel(ctx)
-	var held atomic.Int64
+	var holding atomic.Int64
 	var wg sync.WaitGroup
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}, Timeout: time.Second}
 	for i := range n {
@@ -29,21 +32,46 @@ func slowloris(ctx context.Context, addr string, n int) (stop func() int) {
 					pause(ctx, 50*time.Millisecond)
 					continue
 				}
-				held.Add(1)
+				holding.Add(1)
 				trickle(ctx, c, i)
-				held.Add(-1)
+				holding.Add(-1)
 				c.Close()
 				pause(ctx, 50*time.Millisecond) // then again, as an attacker would
 			}
 		})
 	}
-	return func() int {
-		h := int(held.Load())
+	held = func() int { return int(holding.Load()) }
+	return held, func() int {
+		h := held()
 		cancel()
 		wg.Wait()
 		return h
 	}
 }
+
+// settle waits until held reaches n, or has not risen for settleQuiet after it rose
+// (the proxy takes no more: it refuses or closes the rest), for at most settleLimit,
+// and returns held then: the attack has taken the slots it can take.
+func settle(ctx context.Context, held func() int, n int) int {
+	ctx, cancel := context.WithTimeout(ctx, settleLimit)
+	defer cancel()
+	high, rose := 0, time.Now()
+	// Until's error is the limit or ctx: either way the row goes on with what is held.
+	_ = probe.Until(ctx, "the slowloris connections to be held", func() (bool, error) {
+		if c := held(); c > high {
+			high, rose = c, time.Now()
+		}
+		return high >= n || (high > 0 && time.Since(rose) >= settleQuiet), nil
+	})
+	return held()
+}
+
+// settleQuiet and settleLimit bound settle: dialling 2000 connections takes well
+// under a second on loopback.
+const (
+	settleQuiet = 500 * time.Millisecond
+	settleLimit = 10 * time.Second
+)
 
 // trickle sends a head that never ends until the connection fails or ctx ends.
 func trickle(ctx context.Context, c net.Conn, i int) {
@@ -113,15 +141,13 @@ func (h *Harness) slowlorisRow(ctx context.Context, p proxyUnderTest, bk backend
 	if err != nil {
 		return Measurement{}, fmt.Errorf("%s: %w", p.label, err)
 	}
-	stop := slowloris(ctx, px.Addr, slowlorisConns)
-	// Let the attack settle: the slots it can take are taken.
-	pause(ctx, 2*time.Second)
+	held, stop := slowloris(ctx, px.Addr, slowlorisConns)
+	fmt.Fprintf(h.log, "        (%d slowloris connections held at the start)\n", settle(ctx, held, slowlorisConns))
 	m, err := h.measure(ctx, Measurement{Key: "proxy/" + p.key + "/hello/sticky-slowloris",
 		Label: fmt.Sprintf("%s over hello, sticky, %s slowloris held", p.label, thousands(slowlorisConns)), Server: p.key,
 		Backends: "hello", Traffic: "sticky-slowloris", Direct: "service/hello/returning"},
 		WrkRun{URL: base + "/service1", Headers: headers}, px, px)
-	held := stop()
-	fmt.Fprintf(h.log, "        (%d slowloris connections held at the end)\n", held)
-	m.Held = held
+	m.Held = stop()
+	fmt.Fprintf(h.log, "        (%d slowloris connections held at the end)\n", m.Held)
 	return m, err
 }

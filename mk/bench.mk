@@ -3,8 +3,8 @@
 # haproxy, nginx, caddy and wrk from Debian (apt-get, as root; their services are not
 # started: the bench runs its own), the Node original's modules with npm ci from
 # bench/node/package-lock.json, the binaries, the bare hello server, the floors.
-#   make bench            full run (about 9 minutes)
-#   make bench QUICK=1    short run (about 2 minutes once built): 1 s runs, smaller floods
+#   make bench            full run (about 15 minutes: the last full run took 872 s)
+#   make bench QUICK=1    short run (a few minutes once built): 1 s runs, smaller floods
 # Results: the table on stdout, bench/results/latest.json (+ a dated copy) and SVG.
 
 QUICK ?=

@@ -74,7 +74,7 @@ stack-ps: ## the stack's services and tasks
 	@$(STACK_SH) ps
 
 stack-logs: ## recent logs of every service (SERVICE=proxy FOLLOW=1 to follow one)
-	@SERVICE='$(if $(filter command line environment,$(origin SERVICE)),$(SERVICE))' \
+	@SERVICE='$(call given,SERVICE)' \
 	  TAIL='$(TAIL)' FOLLOW='$(FOLLOW)' $(STACK_SH) logs
 
 stack-scale: ## scale a service and wait: make stack-scale SERVICE=service1 N=4

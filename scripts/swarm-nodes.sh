@@ -17,7 +17,7 @@
 # is no default route and no address outside: nothing reaches the nodes from the machine
 # except through their Docker sockets and `exec`, and nothing leaves them. The machine's
 # own Docker engine, swarm, iptables and network are not touched.
-# /work/shared/MULTINODE-HERE.md (in the project's notes) says why each step is as it is.
+# Why each step is done as it is (the traps of dockerd in a namespace) is said beside it.
 #
 # Settings (environment): SWARM_NODES_NAME (sa-nodes: prefix of the namespaces, cgroups
 # and directories), SWARM_NODES_NET (10.77.0: the /24 inside the namespaces),

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -97,7 +96,7 @@ func TestAFloodOfSilentRequestsLeavesOthersServed(t *testing.T) {
 	if hung > 0 || got408 > 512 || got408 < 400 {
 		t.Errorf("want none hung and about maxconn_per_ip (512) answered 408")
 	}
-	if !strings.Contains(textStats(t, s.AdminURL()), " rejected_maxconn_per_ip ") {
+	if !strings.Contains(statsText(t, s.AdminURL()), " rejected_maxconn_per_ip ") {
 		t.Error("/stats?format=text does not count the refused connections")
 	}
 	assertNoServerErrors(t, s.AdminURL())
@@ -120,27 +119,10 @@ func rssMB(t *testing.T, pid int) int {
 	return 0
 }
 
-func textStats(t *testing.T, admin string) string {
-	t.Helper()
-	resp, err := http.Get(admin + "/stats?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 // assertNoServerErrors checks the proxy counted no 5xx for any service.
 func assertNoServerErrors(t *testing.T, admin string) {
 	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(adminPage(t, admin+"/metrics")) {
 		if strings.HasPrefix(line, "proxy_responses_total{") && strings.Contains(line, `code="5xx"`) && !strings.HasSuffix(strings.TrimSpace(line), " 0") {
 			t.Errorf("server errors counted: %s", strings.TrimSpace(line))
 		}

@@ -4,9 +4,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -72,12 +72,7 @@ func startStack(t *testing.T, cfg localstack.Config) *localstack.Stack {
 // first line of /stats?format=text): a run meant for one engine must not test another.
 func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL() + "/stats?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	first, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	first, _, _ := strings.Cut(statsText(t, s.AdminURL()), "\n")
 	f := strings.Fields(first)
 	for i := 1; i+1 < len(f); i += 2 {
 		if f[i] == "engine" && f[i+1] == engine {
@@ -85,4 +80,25 @@ func checkEngine(t *testing.T, s *localstack.Stack, engine string) {
 		}
 	}
 	t.Fatalf("the proxy says %q, want engine %s", first, engine)
+}
+
+// statsText is the proxy's /stats?format=text on its admin URL.
+func statsText(t *testing.T, admin string) string {
+	t.Helper()
+	return adminPage(t, admin+"/stats?format=text")
+}
+
+// adminPage is the body of a page of the proxy's admin port, which must answer 200.
+func adminPage(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: got %s, %v; want 200 and the page", url, resp.Status, err)
+	}
+	return string(b)
 }

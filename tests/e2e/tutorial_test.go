@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -120,14 +118,8 @@ func TestTutorial(t *testing.T) {
 // doctorLines are the stickiness doctor's "warning ..." lines of the proxy's /stats text.
 func doctorLines(t *testing.T, s *localstack.Stack) []string {
 	t.Helper()
-	resp, err := http.Get(s.AdminURL() + "/stats?format=text")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
 	var out []string
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(statsText(t, s.AdminURL())) {
 		if strings.HasPrefix(line, "warning ") {
 			out = append(out, strings.TrimSpace(line))
 		}

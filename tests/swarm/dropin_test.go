@@ -63,7 +63,7 @@ type step struct {
 
 // runSteps runs the steps on s in order (they share the stack) and stops at the first
 // that fails; then, failed or not, a last step removes the stack with make stack-rm and
-// checks that nothing of it is left. (TestStack's own loop does the same.)
+// checks that nothing of it is left.
 func (s *stack) runSteps(t *testing.T, steps []step) {
 	t.Helper()
 	start := time.Now()

@@ -149,7 +149,7 @@ func newStack(t *testing.T) *stack {
 // settings. The test's make runs without them (and without the MAKEFLAGS of a `make
 // test-stack` above it), so that each command gets exactly the settings the test names.
 var settingVars = []string{"STACK", "PORT", "STATS_PORT", "STORE", "REPLICAS", "UPDATE_DELAY", "TLS", "TLS_PORT", "VERSION",
-	"SERVICE", "SERVICES", "N", "TAIL", "FOLLOW", "STACK_WAIT", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"}
+	"STACK_FILE", "SERVICE", "SERVICES", "N", "TAIL", "FOLLOW", "STACK_WAIT", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKELEVEL"}
 
 // versionVar is the image tag every deploy of the test gives, if any.
 func (s *stack) versionVar() []string {

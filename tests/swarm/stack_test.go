@@ -20,30 +20,15 @@ import (
 // TestStack walks through the tutorial on a real swarm, in the order a user would:
 // deploy (on a taken port first, as README.md's paragraph says), watch service1 stick and
 // service2 spread, look at it, scale, restart everything under load, switch to the
-// stateless variant, remove. Only the deploys name ports: every other command is given
-// just STACK and must find the stack's settings itself. The steps share the stack, so
-// they run in sequence; one that fails stops the rest (the stack is removed all the same).
+// stateless variant, remove (runSteps' last step). Only the deploys name ports: every
+// other command is given just STACK and must find the stack's settings itself. The steps
+// share the stack, so they run in sequence; one that fails stops the rest (the stack is
+// removed all the same).
 func TestStack(t *testing.T) {
 	requireSwarm(t)
-	start := time.Now()
 	s := newStack(t)
 	t.Logf("stack %s on 127.0.0.1:%d (stats on %d)", s.name, s.port, s.statsPort)
-
-	removed := false
-	t.Cleanup(func() {
-		if !removed {
-			if _, err := s.tryMake(3*time.Minute, nil, "stack-rm", "STACK="+s.name); err != nil {
-				t.Error(err)
-			}
-			s.checkNothingLeft()
-		}
-		t.Logf("stack test took %.0fs", time.Since(start).Seconds())
-	})
-
-	steps := []struct {
-		name string
-		run  func(t *testing.T, s *stack)
-	}{
+	s.runSteps(t, []step{
 		{"README's port-80-taken paragraph, run as written, deploys on other ports", testPortTaken},
 		{"the stack answers on its published port", testDeploy},
 		{"service1 counts on one replica named after its slot", testSticky},
@@ -56,17 +41,7 @@ func TestStack(t *testing.T) {
 		{"make stack-scale N=3 given only STACK gives new clients a third replica", testScale},
 		{"make stack-update given only STACK restarts every replica without a 5xx", testRollingRestart},
 		{"make stack-deploy STORE=cookie keeps the ports and replicas and counts while spreading", testStateless},
-		{"make stack-rm leaves nothing behind", func(t *testing.T, s *stack) {
-			s.make(3*time.Minute, "stack-rm")
-			removed = true
-			s.checkNothingLeft()
-		}},
-	}
-	for _, step := range steps {
-		if !t.Run(step.name, func(t *testing.T) { step.run(t, s) }) {
-			return
-		}
-	}
+	})
 }
 
 func testDeploy(t *testing.T, s *stack) {
