@@ -34,6 +34,11 @@ func TestParseCommand(t *testing.T) {
 		{"TLS=1 turns HTTPS on at 8443", nil, map[string]string{"TLS": "1"}, func(c command) bool {
 			return c.tls && c.tlsPort == 8443
 		}, ""},
+		{"TLS=false leaves HTTPS off", nil, map[string]string{"TLS": "false", "QUIET": "0"}, func(c command) bool {
+			return !c.tls && !c.quiet
+		}, ""},
+		{"TLS=no is refused rather than read as on", nil, map[string]string{"TLS": "no"}, nil, `TLS="no": want true or false`},
+		{"QUIET=off is refused rather than read as on", nil, map[string]string{"QUIET": "off"}, nil, `QUIET="off": want true or false`},
 		{"TLS_PORT must be a port of its own", nil, map[string]string{"TLS": "1", "TLS_PORT": "8080"}, nil, "TLS_PORT 8080 is also PORT or ADMIN_PORT"},
 		{"a bare argument is not a setting", []string{"REPLICAS=3"}, nil, nil, `unexpected argument "REPLICAS=3"`},
 		{"an unknown flag is a usage error", []string{"-replica", "3"}, nil, nil, "flag provided but not defined: -replica"},
