@@ -416,8 +416,9 @@ func (s *Stack) writeProxyConfig() error {
 	return os.Rename(tmp, s.configPath) // the proxy never reads a half-written file
 }
 
-// Close stops the proxy first (so it drains), then every replica, and removes the
-// stack's temporary folder. It is safe to call more than once.
+// Close stops the proxy first and waits for it to end, so that it drains its requests
+// in flight while every replica still answers; then it stops the replicas, together,
+// and removes the stack's temporary folder. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -425,18 +426,19 @@ func (s *Stack) Close() error {
 		return nil
 	}
 	s.closed = true
-	var all []*proc.Process
-	if s.proxy != nil {
-		all = append(all, s.proxy)
-	}
+	proxy := s.proxy
+	var replicas []*proc.Process
 	for _, reps := range s.replicas {
 		for _, r := range reps {
-			all = append(all, r.process)
+			replicas = append(replicas, r.process)
 		}
 	}
 	s.mu.Unlock()
+	if proxy != nil {
+		proxy.Stop(5 * time.Second)
+	}
 	var wg sync.WaitGroup
-	for _, p := range all {
+	for _, p := range replicas {
 		wg.Go(func() { p.Stop(5 * time.Second) })
 	}
 	wg.Wait()

@@ -1,0 +1,74 @@
+package localstack
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack/localstacktest"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
+)
+
+// binDir holds service1, service2 and proxy: $SWARM_AFFINITY_BIN (make test sets it
+// after `make build`), or a folder TestMain builds them into.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	flag.Parse() // for testing.Short: -short runs only the tests that start no stack
+	if !testing.Short() {
+		dir, cleanup, err := localstacktest.Binaries()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "localstack:", err)
+			return 1
+		}
+		defer cleanup()
+		binDir = dir
+	}
+	return m.Run()
+}
+
+// Close must stop the proxy, and wait for it to drain, before it stops any replica:
+// a replica that stops first turns the proxy's last requests into errors.
+func TestCloseStopsTheProxyBeforeAnyReplica(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local stack; not in -short mode")
+	}
+	t.Parallel()
+	out := &proc.Buffer{}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stack, err := Start(ctx, Config{BinDir: binDir, Replicas: 1, Out: out})
+	if err != nil {
+		t.Fatalf("starting the stack: %v\n%s", err, out.String())
+	}
+	if err := stack.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	lines := strings.Split(out.String(), "\n")
+	proxyEnd, replicaStops := -1, 0
+	for i, l := range lines {
+		name, _, _ := strings.Cut(l, "|")
+		switch name = strings.TrimSpace(name); {
+		case name == "proxy" && strings.Contains(l, "proxy stopped"):
+			proxyEnd = i
+		case strings.HasPrefix(name, "service") && strings.Contains(l, "shutting down"):
+			replicaStops++
+			if proxyEnd < 0 {
+				t.Errorf("line %d: %s began to stop before the proxy had stopped: %q", i+1, name, l)
+			}
+		}
+	}
+	if proxyEnd < 0 || replicaStops != 2 {
+		t.Errorf("got the proxy's end at line %d and %d replicas stopping, want the proxy's end and 2 replicas:\n%s",
+			proxyEnd+1, replicaStops, out.String())
+	}
+}
