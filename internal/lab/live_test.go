@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
@@ -116,17 +117,16 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 	}
 	until := func(what string, cond func(map[string]pageServer) bool) map[string]pageServer {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			p := page()
-			if cond(p) {
-				return p
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the page never showed %s; it shows %+v", what, p)
-			}
-			time.Sleep(100 * time.Millisecond) // polling the DOM
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var p map[string]pageServer
+		if err := probe.Until(wait, "the page to show "+what, func() (bool, error) {
+			p = page()
+			return cond(p), nil
+		}); err != nil {
+			t.Fatalf("%v; it shows %+v", err, p)
 		}
+		return p
 	}
 
 	before := until("both replicas up with every visitor", func(p map[string]pageServer) bool {
@@ -152,10 +152,16 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 
 	// The picture shows where service1's visitors are once their flash is over.
 	settled := `[...document.querySelectorAll('section[data-service="service1"] .visitor')].every(v => v.getAnimations().length === 0)`
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](settled)); err != nil || ok {
-			break
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := probe.Until(wait, "the visitors' flashes to end", func() (bool, error) {
+		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](settled))
+		if err != nil {
+			return false, probe.Fatal(err)
 		}
+		return ok, nil
+	}); err != nil {
+		t.Logf("the screenshot may show a flash: %v", err) // it still shows where everyone is
 	}
 	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
