@@ -17,9 +17,15 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
-// liveReportDir is where the live test writes its lab report and the page's
-// screenshot beside it (lab-results/ is git-ignored), for a person to look at.
-var liveReportDir = filepath.Join("..", "..", "lab-results", "live-test")
+// liveReportDir is where the live test writes its lab report and the page's screenshot
+// beside it: a folder removed after the test, or DIR/live with LAB_KEEP_REPORT=DIR, to
+// look at (TestWriteReport writes its made-up report into DIR itself).
+func liveReportDir(t *testing.T) (dir string, kept bool) {
+	if d := os.Getenv("LAB_KEEP_REPORT"); d != "" {
+		return filepath.Join(d, "live"), true
+	}
+	return t.TempDir(), false
+}
 
 // pageServer is one replica's box on the live page, as the DOM shows it.
 type pageServer struct {
@@ -172,17 +178,17 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	if err := os.RemoveAll(liveReportDir); err != nil {
+	dir, kept := liveReportDir(t)
+	if err := WriteReport(dir, res.r); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteReport(liveReportDir, res.r); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(liveReportDir, "live-sticky.png")
+	shot := filepath.Join(dir, "live-sticky.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the lab report and the page's screenshot: %s", shot)
+	if kept {
+		t.Logf("the lab report and the page's screenshot: %s", shot)
+	}
 	a := res.r.Arms[0]
 	if len(a.Events) != 1 || a.Events[0].Kind != Kill || a.Events[0].Replica != "service1-1" {
 		t.Errorf("got events %+v, want the one kill of service1-1", a.Events)
