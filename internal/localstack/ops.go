@@ -174,17 +174,14 @@ func (s *Stack) RestartReplica(ctx context.Context, name string) error {
 	r.process.Stop(10 * time.Second)
 	var nr *Replica
 	// The port was ours a moment ago; another program could take it in between, so try
-	// for a short while, like a task that is restarted until it sticks.
-	err := probe.Until(ctx, "restarting "+name, func() (bool, error) {
+	// it again, like a task that is restarted until it sticks.
+	err := retryLostPort(3, func() (*proc.Process, error) {
 		var err error
 		if nr, err = s.startReplicaAt(svc, name, r.Addr); err != nil {
-			return false, err
+			return nil, err
 		}
-		if err := waitHealthy(ctx, nr); err != nil {
-			return false, fmt.Errorf("%v", err) // not fatal here: try the port again
-		}
-		return true, nil
-	})
+		return nr.process, nil
+	}, func() error { return waitHealthy(ctx, nr) })
 	if err != nil {
 		return err
 	}

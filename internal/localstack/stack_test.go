@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -70,5 +71,48 @@ func TestCloseStopsTheProxyBeforeAnyReplica(t *testing.T) {
 	if proxyEnd < 0 || replicaStops != 2 {
 		t.Errorf("got the proxy's end at line %d and %d replicas stopping, want the proxy's end and 2 replicas:\n%s",
 			proxyEnd+1, replicaStops, out.String())
+	}
+}
+
+func TestRetryLostPort(t *testing.T) {
+	t.Parallel()
+	// sh stands for the child: "exit 1" one that lost its port and ended at once,
+	// "sleep 60" one that runs.
+	for _, tc := range []struct {
+		name       string
+		script     string
+		ready      bool
+		wantStarts int
+	}{
+		{"a process that ends while it is awaited is started again, three times in all", "exit 1", false, 3},
+		{"a process that runs but is not ready is not started again", "sleep 60", false, 1},
+		{"a process that gets ready is started once", "sleep 60", true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var p *proc.Process
+			starts := 0
+			start := func() (*proc.Process, error) {
+				starts++
+				var err error
+				if p, err = proc.Start("sh", []string{"/bin/sh", "-c", tc.script}, []string{"PATH=" + os.Getenv("PATH")}, nil); err == nil {
+					t.Cleanup(p.Kill)
+				}
+				return p, err
+			}
+			ready := func() error {
+				if tc.ready {
+					return nil
+				}
+				if tc.script == "exit 1" {
+					<-p.Done() // as waitHealthy ends once the process has
+				}
+				return errors.New("not ready")
+			}
+			err := retryLostPort(3, start, ready)
+			if (err == nil) != tc.ready || starts != tc.wantStarts {
+				t.Errorf("got error %v after %d starts, want ready %v after %d", err, starts, tc.ready, tc.wantStarts)
+			}
+		})
 	}
 }
