@@ -3,8 +3,6 @@ package localstack
 import (
 	"context"
 	"errors"
-	"flag"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,21 +17,7 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	flag.Parse() // for testing.Short: -short runs only the tests that start no stack
-	if !testing.Short() {
-		dir, cleanup, err := localstacktest.Binaries()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "localstack:", err)
-			return 1
-		}
-		defer cleanup()
-		binDir = dir
-	}
-	return m.Run()
+	os.Exit(localstacktest.RunWithBinaries(m, "localstack", &binDir))
 }
 
 // Close must stop the proxy, and wait for it to drain, before it stops any replica:
