@@ -31,6 +31,9 @@ type Options struct {
 	NotBefore, NotAfter time.Time
 	// Validity is how long it lasts when NotAfter is zero; 0: 90 days, as public CAs give.
 	Validity time.Duration
+	// Renew has Ensure write a new certificate even when the file holds a valid one;
+	// nothing else reads it.
+	Renew bool
 }
 
 // Cert is a certificate with its private key.
@@ -170,6 +173,27 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// Ensure makes the PEM file at path hold a self-signed certificate for names: it keeps
+// the file when it is Valid for them (unless o.Renew), else writes SelfSigned(o,
+// names...) there with WriteFile, making path's folder (mode 0700) if it is missing.
+// It returns the certificate it wrote and true, or false when it kept the file.
+func Ensure(path string, o Options, names ...string) (*Cert, bool, error) {
+	if !o.Renew && Valid(path, names...) {
+		return nil, false, nil
+	}
+	c, err := SelfSigned(o, names...)
+	if err != nil {
+		return nil, false, fmt.Errorf("making a self-signed certificate: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, false, err
+	}
+	if err := WriteFile(path, c.PEM()); err != nil {
+		return nil, false, err
+	}
+	return c, true, nil
 }
 
 // Valid reports whether the PEM file at path holds a certificate that is valid now

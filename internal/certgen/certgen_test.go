@@ -77,3 +77,45 @@ func TestValidKeepsOnlyAFileThatCoversTheNamesForADay(t *testing.T) {
 		t.Errorf("mode of the written file: got %v, want 0600 (it holds a private key)", st.Mode().Perm())
 	}
 }
+
+func TestEnsureKeepsAValidFileAndWritesOtherwise(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "new", "tls.pem")
+	read := func() string {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, step := range []struct {
+		name      string
+		o         Options
+		names     []string
+		wantWrote bool
+	}{
+		{"a missing file is written, with its folder", Options{}, []string{"localhost"}, true},
+		{"a valid file is kept", Options{}, []string{"localhost"}, false},
+		{"a file lacking a name is replaced", Options{}, []string{"localhost", "127.0.0.1"}, true},
+		{"Renew replaces a valid file", Options{Renew: true}, []string{"localhost", "127.0.0.1"}, true},
+	} {
+		before, _ := os.ReadFile(path)
+		c, wrote, err := Ensure(path, step.o, step.names...)
+		if err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		after := read()
+		switch {
+		case wrote != step.wantWrote:
+			t.Errorf("%s: got wrote %v, want %v", step.name, wrote, step.wantWrote)
+		case wrote && (after == string(before) || after != string(c.PEM())):
+			t.Errorf("%s: the file does not hold the new certificate", step.name)
+		case !wrote && after != string(before):
+			t.Errorf("%s: the file changed though Ensure kept it", step.name)
+		}
+		if !Valid(path, step.names...) {
+			t.Errorf("%s: afterwards the file is not valid for %q", step.name, step.names)
+		}
+	}
+}

@@ -13,12 +13,19 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
-// liveReportDir is where the live test writes its lab report and the page's
-// screenshot beside it (lab-results/ is git-ignored), for a person to look at.
-var liveReportDir = filepath.Join("..", "..", "lab-results", "live-test")
+// liveReportDir is where the live test writes its lab report and the page's screenshot
+// beside it: a folder removed after the test, or DIR/live with LAB_KEEP_REPORT=DIR, to
+// look at (TestWriteReport writes its made-up report into DIR itself).
+func liveReportDir(t *testing.T) (dir string, kept bool) {
+	if d := os.Getenv("LAB_KEEP_REPORT"); d != "" {
+		return filepath.Join(d, "live"), true
+	}
+	return t.TempDir(), false
+}
 
 // pageServer is one replica's box on the live page, as the DOM shows it.
 type pageServer struct {
@@ -116,17 +123,16 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 	}
 	until := func(what string, cond func(map[string]pageServer) bool) map[string]pageServer {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			p := page()
-			if cond(p) {
-				return p
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the page never showed %s; it shows %+v", what, p)
-			}
-			time.Sleep(100 * time.Millisecond) // polling the DOM
+		wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var p map[string]pageServer
+		if err := probe.Until(wait, "the page to show "+what, func() (bool, error) {
+			p = page()
+			return cond(p), nil
+		}); err != nil {
+			t.Fatalf("%v; it shows %+v", err, p)
 		}
+		return p
 	}
 
 	before := until("both replicas up with every visitor", func(p map[string]pageServer) bool {
@@ -152,10 +158,16 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 
 	// The picture shows where service1's visitors are once their flash is over.
 	settled := `[...document.querySelectorAll('section[data-service="service1"] .visitor')].every(v => v.getAnimations().length === 0)`
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](settled)); err != nil || ok {
-			break
+	wait, cancelWait := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelWait()
+	if err := probe.Until(wait, "the visitors' flashes to end", func() (bool, error) {
+		ok, err := chromedp.Run(bctx, chromedp.Evaluate[bool](settled))
+		if err != nil {
+			return false, probe.Fatal(err)
 		}
+		return ok, nil
+	}); err != nil {
+		t.Logf("the screenshot may show a flash: %v", err) // it still shows where everyone is
 	}
 	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -166,17 +178,17 @@ func TestLivePageShowsAKilledReplicaDownAndItsVisitorsMoved(t *testing.T) {
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
-	if err := os.RemoveAll(liveReportDir); err != nil {
+	dir, kept := liveReportDir(t)
+	if err := WriteReport(dir, res.r); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteReport(liveReportDir, res.r); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(liveReportDir, "live-sticky.png")
+	shot := filepath.Join(dir, "live-sticky.png")
 	if err := os.WriteFile(shot, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the lab report and the page's screenshot: %s", shot)
+	if kept {
+		t.Logf("the lab report and the page's screenshot: %s", shot)
+	}
 	a := res.r.Arms[0]
 	if len(a.Events) != 1 || a.Events[0].Kind != Kill || a.Events[0].Replica != "service1-1" {
 		t.Errorf("got events %+v, want the one kill of service1-1", a.Events)

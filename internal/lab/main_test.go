@@ -1,8 +1,6 @@
 package lab
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -14,19 +12,5 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	flag.Parse() // for testing.Short: -short runs only the tests that need no stack
-	if !testing.Short() {
-		dir, cleanup, err := localstacktest.Binaries()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "lab:", err)
-			return 1
-		}
-		defer cleanup()
-		binDir = dir
-	}
-	return m.Run()
+	os.Exit(localstacktest.RunWithBinaries(m, "lab", &binDir))
 }

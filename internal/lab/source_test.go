@@ -13,7 +13,7 @@ func TestOtherWaysToStick(t *testing.T) {
 		Arms: []string{"insert", "source", "source-nat"}})
 	for _, name := range []string{"insert", "source", "source-nat"} {
 		a := armOf(t, r, name)
-		noFailure(t, a)
+		noFailure(t, r.Settings, a)
 		if got := continuity(t, a); got != 1 {
 			t.Errorf("%s continuity: got %s, want 100%%", name, percent(got))
 		}

@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
 )
 
 // Summary is an arm's measures: one row of the results table.
@@ -64,7 +65,7 @@ func Summarize(a *ArmResult) Summary {
 			a.Replicas = append(a.Replicas, ans.Replica)
 		}
 	}
-	sortReplicas(a.Replicas)
+	localstack.SortReplicaNames(a.Replicas)
 	s.Continuity = MeasureContinuity(a.Answers)
 	if d := (a.EndMS - a.StartMS) / 1000; d > 0 {
 		s.ThroughputRPS = float64(len(lat)) / d
@@ -131,27 +132,6 @@ func phases(a *ArmResult) []Phase {
 		from, name = c.at, c.name
 	}
 	return ps
-}
-
-// sortReplicas orders names like service1-2 before service1-10.
-func sortReplicas(names []string) {
-	slices.SortStableFunc(names, func(a, b string) int {
-		pa, na := splitNum(a)
-		pb, nb := splitNum(b)
-		return cmp.Or(strings.Compare(pa, pb), cmp.Compare(na, nb))
-	})
-}
-
-func splitNum(s string) (string, int) {
-	i := strings.LastIndexAny(s, "-_.")
-	if i < 0 {
-		return s, 0
-	}
-	n, err := strconv.Atoi(s[i+1:])
-	if err != nil {
-		return s, 0
-	}
-	return s[:i], n
 }
 
 // percent formats a share as "97.5%" (or "100%" / "0%" when exact).

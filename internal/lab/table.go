@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
 )
 
 // Rows are the results table, header first: what the terminal, results.csv and the
@@ -67,7 +69,7 @@ func (r *Results) replicas() []string {
 			}
 		}
 	}
-	sortReplicas(all)
+	localstack.SortReplicaNames(all)
 	return all
 }
 

@@ -12,7 +12,7 @@ import (
 
 // findArms maps the arms onto a deployed stack (docker-compose.yml of this repository).
 // It does not trust the deployment's name for what it is: it visits each page a few
-// times as one new visitor and classifies what it sees (see probe). As deployed by
+// times as one new visitor and classifies what it sees (see probeArm). As deployed by
 // `make stack-deploy`:
 //
 //   - /service1 is the sticky arm (the proxy puts its server id in the cookie), or with
@@ -25,7 +25,7 @@ func findArms(ctx context.Context, base string, want []string) ([]*target, []str
 	found := map[string]string{} // arm -> path
 	var notes []string
 	for _, path := range []string{"/service1", "/service2"} {
-		kind, err := probe(ctx, base+path)
+		kind, err := probeArm(ctx, base+path)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -64,14 +64,14 @@ func missingArm(name string) string {
 	return "no " + name + " arm: the deployed stack has none; it runs on the local stacks only (make lab ARMS=" + name + ")"
 }
 
-// probeVisits is how many times probe visits a page.
+// probeVisits is how many times probeArm visits a page.
 const probeVisits = 6
 
-// probe visits url a few times as one new visitor and says which arm it behaves as:
+// probeArm visits url a few times as one new visitor and says which arm it behaves as:
 // "sticky" when the session cookie comes back with a server id in front ("<id>~..."),
 // "stateless" when the count carried on every time without that, "neither" when it
 // did not (memory sessions, round robin).
-func probe(ctx context.Context, url string) (string, error) {
+func probeArm(ctx context.Context, url string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	v := newVisitor(0, url, nil)

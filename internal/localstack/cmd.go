@@ -44,10 +44,10 @@ func (c *command) table() *cli.Command {
 			{Flag: "cookie-path", Env: "COOKIE_PATH", DefaultText: "each service's own", Usage: "COOKIE_PATH for both services; / reproduces the 2018 trap",
 				Set: cli.String(&c.cookiePath)},
 			{Flag: "tls", Env: "TLS", Default: "false", Bool: true, Usage: "also HTTPS (HTTP/2) on TLS_PORT, with a self-signed certificate for localhost kept in RUN_DIR/tls.pem",
-				Set: func(v string) error { c.tls = v != "" && v != "false" && v != "0"; return nil }},
+				Set: cli.Bool(&c.tls)},
 			{Flag: "tls-port", Env: "TLS_PORT", Default: "8443", Usage: "the proxy's HTTPS port on 127.0.0.1 (with TLS)", Set: cli.Int(&c.tlsPort, 1, 65535)},
 			{Flag: "quiet", Env: "QUIET", Default: "false", Bool: true, Usage: "do not print the processes' log lines",
-				Set: func(v string) error { c.quiet = v != "" && v != "false" && v != "0"; return nil }},
+				Set: cli.Bool(&c.quiet)},
 		},
 	}
 }

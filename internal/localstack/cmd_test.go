@@ -29,11 +29,16 @@ func TestParseCommand(t *testing.T) {
 		}, ""},
 		{"a store that does not exist is named", nil, map[string]string{"STORE": "redis"}, nil, `STORE="redis": choose memory or cookie`},
 		{"a port that is not a number is named", nil, map[string]string{"PORT": "eighty"}, nil, `PORT="eighty": not a whole number`},
-		{"every bad setting is reported at once", nil, map[string]string{"REPLICAS": "0", "ADMIN_PORT": "70000"}, nil, `ADMIN_PORT="70000": choose 1 to 65535`},
+
 		{"the two ports must differ", nil, map[string]string{"PORT": "9000", "ADMIN_PORT": "9000"}, nil, "both 9000"},
 		{"TLS=1 turns HTTPS on at 8443", nil, map[string]string{"TLS": "1"}, func(c command) bool {
 			return c.tls && c.tlsPort == 8443
 		}, ""},
+		{"TLS=false leaves HTTPS off", nil, map[string]string{"TLS": "false", "QUIET": "0"}, func(c command) bool {
+			return !c.tls && !c.quiet
+		}, ""},
+		{"TLS=no is refused rather than read as on", nil, map[string]string{"TLS": "no"}, nil, `TLS="no": want true or false`},
+		{"QUIET=off is refused rather than read as on", nil, map[string]string{"QUIET": "off"}, nil, `QUIET="off": want true or false`},
 		{"TLS_PORT must be a port of its own", nil, map[string]string{"TLS": "1", "TLS_PORT": "8080"}, nil, "TLS_PORT 8080 is also PORT or ADMIN_PORT"},
 		{"a bare argument is not a setting", []string{"REPLICAS=3"}, nil, nil, `unexpected argument "REPLICAS=3"`},
 		{"an unknown flag is a usage error", []string{"-replica", "3"}, nil, nil, "flag provided but not defined: -replica"},
@@ -56,5 +61,19 @@ func TestParseCommand(t *testing.T) {
 				t.Errorf("got %+v", c)
 			}
 		})
+	}
+}
+
+func TestParseCommandReportsEveryBadSettingAtOnce(t *testing.T) {
+	t.Parallel()
+	_, err := parseCommand(nil, func(k string) string { return map[string]string{"REPLICAS": "0", "ADMIN_PORT": "70000"}[k] }, io.Discard)
+	var ue *cli.UsageError
+	if !errors.As(err, &ue) {
+		t.Fatalf("got error %v, want a usage error", err)
+	}
+	for _, want := range []string{`REPLICAS="0": choose 1 to 20`, `ADMIN_PORT="70000": choose 1 to 65535`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got %q, want it to mention %s", err, want)
+		}
 	}
 }

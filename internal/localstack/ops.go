@@ -2,6 +2,7 @@ package localstack
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -173,17 +174,14 @@ func (s *Stack) RestartReplica(ctx context.Context, name string) error {
 	r.process.Stop(10 * time.Second)
 	var nr *Replica
 	// The port was ours a moment ago; another program could take it in between, so try
-	// for a short while, like a task that is restarted until it sticks.
-	err := probe.Until(ctx, "restarting "+name, func() (bool, error) {
+	// it again, like a task that is restarted until it sticks.
+	err := retryLostPort(3, func() (*proc.Process, error) {
 		var err error
 		if nr, err = s.startReplicaAt(svc, name, r.Addr); err != nil {
-			return false, err
+			return nil, err
 		}
-		if err := waitHealthy(ctx, nr); err != nil {
-			return false, fmt.Errorf("%v", err) // not fatal here: try the port again
-		}
-		return true, nil
-	})
+		return nr.process, nil
+	}, func() error { return waitHealthy(ctx, nr) })
 	if err != nil {
 		return err
 	}
@@ -216,7 +214,8 @@ func (s *Stack) reloadProxy(ctx context.Context) error {
 	return s.WaitReady(ctx)
 }
 
-// RunningReplicas lists the names of the replicas of service whose process is alive.
+// RunningReplicas lists the names of the replicas of service whose process is alive,
+// lowest number first (see SortReplicaNames).
 func (s *Stack) RunningReplicas(service string) []string {
 	var names []string
 	for _, r := range s.Replicas(service) {
@@ -224,8 +223,31 @@ func (s *Stack) RunningReplicas(service string) []string {
 			names = append(names, r.Name)
 		}
 	}
-	slices.Sort(names)
+	SortReplicaNames(names)
 	return names
+}
+
+// SortReplicaNames orders replica names by service, then by number: service1-2 before
+// service1-10, where a sort by string would put service1-10 first. A name without a
+// number after its last '-', '_' or '.' counts as number 0.
+func SortReplicaNames(names []string) {
+	slices.SortStableFunc(names, func(a, b string) int {
+		pa, na := splitReplicaNumber(a)
+		pb, nb := splitReplicaNumber(b)
+		return cmp.Or(strings.Compare(pa, pb), cmp.Compare(na, nb))
+	})
+}
+
+func splitReplicaNumber(s string) (string, int) {
+	i := strings.LastIndexAny(s, "-_.")
+	if i < 0 {
+		return s, 0
+	}
+	n, err := strconv.Atoi(s[i+1:])
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], n
 }
 
 // LiveURL is the proxy's live view with the replicas' names given to the page

@@ -182,31 +182,49 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 // chose itself are chosen again if another program took one in the meantime.
 func (s *Stack) startProxy(ctx context.Context) error {
 	key := "SERVER_ID_KEY=" + randomHex(32)
-	var err error
-	for range 3 {
+	tries := 3
+	if s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0 && (!s.cfg.TLS || s.cfg.TLSPort != 0) {
+		tries = 1 // every port is the user's: choosing again gives the same ones
+	}
+	return retryLostPort(tries, func() (*proc.Process, error) {
+		var err error
 		if s.proxyAddr, err = listenAddr(s.cfg.Host, s.cfg.ProxyPort, "PORT"); err != nil {
-			return err
+			return nil, err
 		}
 		if s.adminAddr, err = listenAddr(s.cfg.Host, s.cfg.AdminPort, "ADMIN_PORT"); err != nil {
-			return err
+			return nil, err
 		}
 		if s.cfg.TLS {
 			if s.tlsAddr, err = listenAddr(s.cfg.Host, s.cfg.TLSPort, "TLS_PORT"); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err = s.writeProxyConfig(); err != nil {
-			return err
+			return nil, err
 		}
-		var p *proc.Process
-		if p, err = s.startProcess("proxy", filepath.Join(s.cfg.BinDir, "proxy"), []string{"-config", s.configPath}, []string{key}); err != nil {
-			return err
+		p, err := s.startProcess("proxy", filepath.Join(s.cfg.BinDir, "proxy"), []string{"-config", s.configPath}, []string{key})
+		if err != nil {
+			return nil, err
 		}
 		s.mu.Lock()
 		s.proxy = p
 		s.mu.Unlock()
-		err = s.WaitReady(ctx)
-		if err == nil || !p.Exited() || (s.cfg.ProxyPort != 0 && s.cfg.AdminPort != 0 && (!s.cfg.TLS || s.cfg.TLSPort != 0)) {
+		return p, nil
+	}, func() error { return s.WaitReady(ctx) })
+}
+
+// retryLostPort starts a process with start and waits with ready. A process that
+// exits while ready waits lost its port: another program took it between the check
+// that it was free and the process's bind. Then it is started again, tries times in
+// all; any other outcome is the result.
+func retryLostPort(tries int, start func() (*proc.Process, error), ready func() error) error {
+	var err error
+	for range tries {
+		var p *proc.Process
+		if p, err = start(); err != nil {
+			return err
+		}
+		if err = ready(); err == nil || !p.Exited() {
 			return err
 		}
 	}
@@ -323,24 +341,21 @@ func (s *Stack) startReplica(ctx context.Context, svc Service) (*Replica, error)
 	s.next[svc.Name]++
 	name := svc.Name + "-" + strconv.Itoa(s.next[svc.Name])
 	s.mu.Unlock()
-	var err error
-	for range 3 {
-		var addr string
-		if addr, err = listenAddr(s.cfg.Host, 0, ""); err != nil {
+	var r *Replica
+	err := retryLostPort(3, func() (*proc.Process, error) {
+		addr, err := listenAddr(s.cfg.Host, 0, "")
+		if err != nil {
 			return nil, err
 		}
-		var r *Replica
 		if r, err = s.startReplicaAt(svc, name, addr); err != nil {
 			return nil, err
 		}
-		if err = waitHealthy(ctx, r); err == nil {
-			return r, nil
-		}
-		if r.Running() { // not a lost port race: it runs but does not answer
-			return nil, err
-		}
+		return r.process, nil
+	}, func() error { return waitHealthy(ctx, r) })
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	return r, nil
 }
 
 func (s *Stack) startReplicaAt(svc Service, name, addr string) (*Replica, error) {
@@ -416,8 +431,9 @@ func (s *Stack) writeProxyConfig() error {
 	return os.Rename(tmp, s.configPath) // the proxy never reads a half-written file
 }
 
-// Close stops the proxy first (so it drains), then every replica, and removes the
-// stack's temporary folder. It is safe to call more than once.
+// Close stops the proxy first and waits for it to end, so that it drains its requests
+// in flight while every replica still answers; then it stops the replicas, together,
+// and removes the stack's temporary folder. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -425,18 +441,19 @@ func (s *Stack) Close() error {
 		return nil
 	}
 	s.closed = true
-	var all []*proc.Process
-	if s.proxy != nil {
-		all = append(all, s.proxy)
-	}
+	proxy := s.proxy
+	var replicas []*proc.Process
 	for _, reps := range s.replicas {
 		for _, r := range reps {
-			all = append(all, r.process)
+			replicas = append(replicas, r.process)
 		}
 	}
 	s.mu.Unlock()
+	if proxy != nil {
+		proxy.Stop(5 * time.Second)
+	}
 	var wg sync.WaitGroup
-	for _, p := range all {
+	for _, p := range replicas {
 		wg.Go(func() { p.Stop(5 * time.Second) })
 	}
 	wg.Wait()

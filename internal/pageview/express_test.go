@@ -15,6 +15,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
+	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
 // TestRoutesMatchTheNodeOriginal sends the same requests to the Node original
@@ -75,33 +78,37 @@ func startNodeOriginal(t *testing.T) string {
 		}
 		t.Skip(msg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := proc.FreeAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, nodeBin, "server.js")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PORT="+port, "SERVICE_NAME=service1")
-	if err := cmd.Start(); err != nil {
-		cancel()
+	_, port, _ := net.SplitHostPort(addr)
+	out := &proc.Buffer{Max: 64 << 10}
+	node, err := proc.Start("node", []string{nodeBin, filepath.Join(dir, "server.js")},
+		append(os.Environ(), "PORT="+port, "SERVICE_NAME=service1"), out)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); cmd.Wait() })
+	t.Cleanup(func() { node.Stop(5 * time.Second) })
 
-	base := "http://127.0.0.1:" + port
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if resp, err := http.Get(base + "/service1"); err == nil {
-			resp.Body.Close()
-			return base
+	base := "http://" + addr
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	err = probe.Until(ctx, "the Node original to answer on "+base, func() (bool, error) {
+		if node.Exited() {
+			return false, probe.Fatal(node.Err())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the Node original did not answer on %s within 15s", base)
+		resp, err := http.Get(base + "/service1")
+		if err != nil {
+			return false, err
 		}
-		time.Sleep(50 * time.Millisecond) // polling for readiness, against the deadline
+		resp.Body.Close()
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("%v; its output:\n%s", err, out)
 	}
+	return base
 }
 
 // status returns the status and the Allow header of an answer.

@@ -1,6 +1,8 @@
 package proc
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -8,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 func sh(t *testing.T, script string, out *Buffer) *Process {
@@ -62,12 +66,11 @@ func TestStopKillsTheGroupAfterTheGrace(t *testing.T) {
 	if err := p.Err(); !strings.Contains(err.Error(), "killed") {
 		t.Errorf("got %v, want the shell killed", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for syscall.Kill(child, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("the shell's child %d outlived the group kill", child)
-		}
-		time.Sleep(5 * time.Millisecond) // polling for the kernel to reap it
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	reaped := func() (bool, error) { return syscall.Kill(child, 0) != nil, nil }
+	if err := probe.Until(ctx, fmt.Sprintf("the kernel to reap the shell's child %d", child), reaped); err != nil {
+		t.Fatalf("the shell's child %d outlived the group kill: %v", child, err)
 	}
 }
 
@@ -111,11 +114,11 @@ func TestFreeAddrNeverGivesAPortTwice(t *testing.T) {
 
 func waitFor(t *testing.T, out *Buffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the output after 10s: %q", s, out)
-		}
-		time.Sleep(5 * time.Millisecond) // polling the child's output
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := probe.Until(ctx, fmt.Sprintf("%q in the output", s), func() (bool, error) {
+		return strings.Contains(out.String(), s), nil
+	}); err != nil {
+		t.Fatalf("%v; the output: %q", err, out)
 	}
 }

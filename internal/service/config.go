@@ -23,8 +23,7 @@ type Config struct {
 	Store           string        // SESSION_STORE, -store: "memory" or "cookie"
 	SessionMax      int           // SESSION_MAX, -session-max
 	SessionTTL      time.Duration // SESSION_TTL, -session-ttl
-	Secret          []byte        // SESSION_SECRET or the file's content; never logged
-	SecretFile      string        // SESSION_SECRET_FILE, -secret-file
+	Secret          []byte        // SESSION_SECRET, or the file in SESSION_SECRET_FILE, -secret-file; never logged
 	Log             cli.Log       // LOG_FORMAT, -log-format; LOG_LEVEL, -log-level
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, -shutdown-timeout
 	Healthcheck     bool          // -healthcheck: probe /healthz and exit
@@ -54,9 +53,11 @@ func (c *Config) command() *cli.Command {
 			Set: cli.Int(&c.SessionMax, 1, math.MaxInt)},
 		{Flag: "session-ttl", Env: "SESSION_TTL", Default: "30m", Usage: "idle expiry of a session (memory: since its last request; cookie: cookie age)",
 			Set: cli.Duration(&c.SessionTTL, false)},
-		{Flag: "secret-file", Env: "SESSION_SECRET_FILE", Usage: "file holding the session secret, e.g. /run/secrets/session_secret",
-			Set: cli.String(&c.SecretFile)},
-		{Env: "SESSION_SECRET", Usage: fmt.Sprintf("session secret, >= %d bytes; required by the cookie store,\nrandom per process for the memory store if unset", store.MinSecretLen)},
+		{Flag: "secret-file", Env: "SESSION_SECRET", Secret: true,
+			Usage: fmt.Sprintf("session secret, >= %d bytes; -secret-file and SESSION_SECRET_FILE name a file\n"+
+				"holding it (/run/secrets/session_secret); required by the cookie store, random per\n"+
+				"process for the memory store if unset", store.MinSecretLen),
+			Set: c.setSecret},
 	}
 	settings = append(settings, c.Log.Settings()...)
 	settings = append(settings,
@@ -84,38 +85,24 @@ func ParseConfig(service string, args []string, getenv func(string) string, help
 	if err := c.command().Parse(args, getenv, help); err != nil {
 		return Config{}, err
 	}
-	if err := cli.Usage(c.loadSecret(getenv)); err != nil {
-		return Config{}, err
-	}
 	return c, nil
 }
 
 // secretHint says how to make a good secret.
 const secretHint = "e.g. SESSION_SECRET=$(openssl rand -hex 32), or a swarm secret in SESSION_SECRET_FILE"
 
-// loadSecret reads SESSION_SECRET or SESSION_SECRET_FILE and checks it against the
-// store: the cookie store needs one; any secret given must be >= store.MinSecretLen.
-func (c *Config) loadSecret(getenv func(string) string) error {
-	secret, err := cli.ReadSecret("SESSION_SECRET", getenv("SESSION_SECRET"), c.SecretFile)
-	if err != nil {
-		return err
-	}
-	c.Secret = []byte(secret)
-	from := "SESSION_SECRET"
-	if c.SecretFile != "" {
-		from = "SESSION_SECRET_FILE " + c.SecretFile
-	}
+// setSecret stores the secret read from SESSION_SECRET or SESSION_SECRET_FILE ("" when
+// neither is set) and checks it against the store, which cli.Command.Parse has set by
+// then: the cookie store needs one; any secret given must be >= store.MinSecretLen.
+func (c *Config) setSecret(v string) error {
+	c.Secret = []byte(v)
 	switch {
-	case len(c.Secret) == 0 && c.Store == "cookie":
-		if c.SecretFile != "" {
-			return fmt.Errorf("%s is empty; SESSION_STORE=cookie needs a secret of at least %d bytes, %s",
-				from, store.MinSecretLen, secretHint)
-		}
-		return fmt.Errorf("SESSION_STORE=cookie needs SESSION_SECRET (or SESSION_SECRET_FILE): set at least %d random bytes, %s",
+	case v == "" && c.Store == "cookie":
+		return fmt.Errorf("SESSION_STORE=cookie needs SESSION_SECRET (or SESSION_SECRET_FILE), unset or empty now: set at least %d random bytes, %s",
 			store.MinSecretLen, secretHint)
-	case len(c.Secret) > 0 && len(c.Secret) < store.MinSecretLen:
-		return fmt.Errorf("%s is %d bytes; set at least %d random bytes, %s",
-			from, len(c.Secret), store.MinSecretLen, secretHint)
+	case v != "" && len(v) < store.MinSecretLen:
+		return fmt.Errorf("SESSION_SECRET is %d bytes; set at least %d random bytes, %s",
+			len(v), store.MinSecretLen, secretHint)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,10 @@ func TestParseConfigBadValues(t *testing.T) {
 			[]string{"SESSION_SECRET is 5 bytes", "at least 32", "openssl rand -hex 32"}},
 		{"short secret with the cookie store", nil, map[string]string{"SESSION_STORE": "cookie", "SESSION_SECRET": "short"},
 			[]string{"SESSION_SECRET is 5 bytes"}},
+		{"a bad setting and a short secret are reported together", nil, map[string]string{"SESSION_MAX": "x", "SESSION_SECRET": "short"},
+			[]string{"SESSION_MAX", "SESSION_SECRET is 5 bytes"}},
+		{"an empty secret file with the cookie store", []string{"-secret-file", os.DevNull}, map[string]string{"SESSION_STORE": "cookie"},
+			[]string{"SESSION_SECRET_FILE", "empty", "at least 32"}},
 		{"secret and secret file", nil, map[string]string{"SESSION_SECRET": goodSecret, "SESSION_SECRET_FILE": "/x"},
 			[]string{"set only one"}},
 		{"missing secret file", nil, map[string]string{"SESSION_SECRET_FILE": "/does/not/exist"},
@@ -152,12 +157,25 @@ func TestHelpListsEverySetting(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("got %v, want flag.ErrHelp", err)
 	}
+	// Each setting has a row of its own: one line showing its flag, its variable and
+	// its default together.
+	lines := strings.Split(out.String(), "\n")
 	c := Config{Service: "service1"}
 	for _, s := range c.command().Settings {
-		for _, w := range []string{s.Flag, s.Env, s.Default, s.DefaultText} {
-			if !strings.Contains(out.String(), w) {
-				t.Errorf("-h does not show %q (setting %s %s)", w, s.Flag, s.Env)
+		var want []string
+		if s.Flag != "" {
+			want = append(want, "-"+s.Flag)
+		}
+		for _, w := range []string{s.Env, s.Default, s.DefaultText} {
+			if w != "" {
+				want = append(want, w)
 			}
+		}
+		found := slices.ContainsFunc(lines, func(l string) bool {
+			return !slices.ContainsFunc(want, func(w string) bool { return !strings.Contains(l, w) })
+		})
+		if !found {
+			t.Errorf("-h has no line showing all of %q:\n%s", want, &out)
 		}
 	}
 	for _, w := range []string{"SESSION_SECRET", "/service1"} {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/internal/browser"
 	"github.com/swarm-affinity/swarm-affinity/internal/cli"
 	"github.com/swarm-affinity/swarm-affinity/internal/pageview"
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
@@ -38,23 +40,25 @@ func startMain(t *testing.T, env map[string]string) (addr string, logs *proc.Buf
 	code := make(chan int, 1)
 	go func() { code <- runMain(ctx, nil, envOf(env), &bytes.Buffer{}, logs) }()
 	stop = func() int { cancel(); return <-code }
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	t.Cleanup(cancel)
+	wait, cancelWait := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancelWait()
+	err := probe.Until(wait, "service1's Main to listen", func() (bool, error) {
 		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
-			t.Cleanup(func() { cancel() })
-			return m[1] + m[2], logs, stop
+			addr = m[1] + m[2]
+			return true, nil
 		}
 		select {
 		case c := <-code:
-			t.Fatalf("Main exited with %d before listening; log:\n%s", c, logs)
+			return false, probe.Fatal(fmt.Errorf("Main exited with %d before listening", c))
 		default:
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("not listening after 10s; log:\n%s", logs)
-		}
-		time.Sleep(5 * time.Millisecond)
+	})
+	if err != nil {
+		t.Fatalf("%v; log:\n%s", err, logs)
 	}
+	return addr, logs, stop
 }
 
 func visit(t *testing.T, b *browser.Browser, url string) pageview.Answer {
@@ -158,9 +162,10 @@ func TestMainExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { busy.Close() })
-	free, _ := net.Listen("tcp", "127.0.0.1:0")
-	freeAddr := free.Addr().String()
-	free.Close()
+	freeAddr, err := proc.FreeAddr("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string

@@ -12,8 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,19 +51,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(list) == 0 {
 		return cli.Usage(fmt.Errorf("-names is empty; e.g. -names localhost,127.0.0.1"))
 	}
-	if !force && certgen.Valid(out, list...) {
-		fmt.Fprintf(stdout, "kept %s: valid for %s\n", out, strings.Join(list, ", "))
-		return nil
-	}
-	c, err := certgen.SelfSigned(certgen.Options{Validity: time.Duration(days) * 24 * time.Hour}, list...)
+	c, wrote, err := certgen.Ensure(out, certgen.Options{Validity: time.Duration(days) * 24 * time.Hour, Renew: force}, list...)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o700); err != nil {
-		return err
-	}
-	if err := certgen.WriteFile(out, c.PEM()); err != nil {
-		return err
+	if !wrote {
+		fmt.Fprintf(stdout, "kept %s: valid for %s\n", out, strings.Join(list, ", "))
+		return nil
 	}
 	fmt.Fprintf(stdout, "generated %s: self-signed for %s, valid until %s\n", out, strings.Join(list, ", "), c.Leaf.NotAfter.UTC().Format("2006-01-02"))
 	return nil

@@ -3,11 +3,13 @@
 package localstacktest
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // RepoRoot is the folder holding go.work, found through the go command.
@@ -46,4 +48,21 @@ func Binaries() (dir string, cleanup func(), err error) {
 		}
 	}
 	return dir, cleanup, nil
+}
+
+// RunWithBinaries is a TestMain's body: it runs m with *binDir set to the folder
+// Binaries gives, removed afterwards, and returns m's exit code. Under -short it sets
+// nothing: only the tests that start no stack run then. name starts its messages.
+func RunWithBinaries(m *testing.M, name string, binDir *string) int {
+	flag.Parse() // for testing.Short
+	if !testing.Short() {
+		dir, cleanup, err := Binaries()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, name+":", err)
+			return 1
+		}
+		defer cleanup()
+		*binDir = dir
+	}
+	return m.Run()
 }

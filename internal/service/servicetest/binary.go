@@ -16,27 +16,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/localstack/localstacktest"
 )
 
 var listeningRE = regexp.MustCompile(`msg=listening .*addr=(\S+)`)
 
-// TestBinary builds the main package in the current directory (the test's package)
-// and checks what only the real binary shows: a bad flag exits 2, the service answers
-// on 127.0.0.1 under its name, -healthcheck exits 0, SIGTERM exits 0.
+// TestBinary checks what only the real binary of service shows: a bad flag exits 2,
+// the service answers on 127.0.0.1 under its name, -healthcheck exits 0, SIGTERM exits
+// 0. The binary is the one in $SWARM_AFFINITY_BIN (make test builds it first), else
+// one built for the test (see localstacktest.Binaries).
 func TestBinary(t *testing.T, service string) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	goBin, err := exec.LookPath("go")
+	dir, cleanup, err := localstacktest.Binaries()
 	if err != nil {
-		t.Skip("no go command to build the binary with")
+		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), service)
-	build := exec.Command(goBin, "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Cleanup(cleanup)
+	bin := filepath.Join(dir, service)
 
 	for _, tc := range []struct {
 		name, setting string
