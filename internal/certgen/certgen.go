@@ -9,6 +9,7 @@
 package certgen
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"os"
@@ -179,9 +181,17 @@ func WriteFile(path string, data []byte) error {
 // the file when it is Valid for them (unless o.Renew), else writes SelfSigned(o,
 // names...) there with WriteFile, making path's folder (mode 0700) if it is missing.
 // It returns the certificate it wrote and true, or false when it kept the file.
+//
+// A file that holds a certificate a CA issued (a real one, put there by its owner) is
+// never replaced, Renew or not, valid for names or not: Ensure keeps it and returns
+// an error of type *ForeignError, which says so. Only a missing file, or one holding a
+// self-signed certificate (ours, expiring or for other names), is written.
 func Ensure(path string, o Options, names ...string) (*Cert, bool, error) {
 	if !o.Renew && Valid(path, names...) {
 		return nil, false, nil
+	}
+	if err := foreign(path); err != nil {
+		return nil, false, err
 	}
 	c, err := SelfSigned(o, names...)
 	if err != nil {
@@ -194,6 +204,48 @@ func Ensure(path string, o Options, names ...string) (*Cert, bool, error) {
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// ForeignError is Ensure's answer for a file it will not replace.
+type ForeignError struct {
+	Path   string
+	Issued bool   // the file holds a CA-issued certificate (else no usable one)
+	Why    string // "a certificate issued by ...", or what the file holds instead
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("%s holds %s: it is not replaced by a self-signed one (remove the file for that)", e.Path, e.Why)
+}
+
+// foreign returns a *ForeignError when path holds something Ensure must not overwrite:
+// a certificate a CA issued, or no certificate at all; nil for a missing or empty file
+// or a self-signed certificate.
+func foreign(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(bytes.TrimSpace(data)) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return &ForeignError{Path: path, Why: "no PEM certificate"}
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return &ForeignError{Path: path, Why: "a certificate that does not parse (" + err.Error() + ")"}
+		}
+		if bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil {
+			return nil // self-signed: a throwaway, ours to renew
+		}
+		return &ForeignError{Path: path, Issued: true, Why: fmt.Sprintf("a certificate issued by %q for %q", c.Issuer.CommonName, c.Subject.CommonName)}
+	}
 }
 
 // Valid reports whether the PEM file at path holds a certificate that is valid now

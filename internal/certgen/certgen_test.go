@@ -3,6 +3,7 @@ package certgen
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -116,6 +117,41 @@ func TestEnsureKeepsAValidFileAndWritesOtherwise(t *testing.T) {
 		}
 		if !Valid(path, step.names...) {
 			t.Errorf("%s: afterwards the file is not valid for %q", step.name, step.names)
+		}
+	}
+}
+
+func TestEnsureNeverReplacesACertificateACAIssued(t *testing.T) {
+	t.Parallel()
+	ca, err := NewCA("Some CA", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, err := ca.Issue(Options{}, "example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		data       []byte
+		o          Options
+		wantIssued bool
+	}{
+		{"a real certificate for other names", real.PEM(), Options{}, true},
+		{"a real certificate, with Renew", real.PEM(), Options{Renew: true}, true},
+		{"a file holding no certificate", []byte("not a certificate\n"), Options{}, false},
+	} {
+		path := filepath.Join(t.TempDir(), "tls.pem")
+		if err := os.WriteFile(path, tc.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, wrote, err := Ensure(path, tc.o, "localhost", "127.0.0.1")
+		fe, ok := errors.AsType[*ForeignError](err)
+		if wrote || !ok || fe.Issued != tc.wantIssued {
+			t.Errorf("%s: got wrote %v, err %v, want the file kept and a ForeignError (issued %v)", tc.name, wrote, err, tc.wantIssued)
+		}
+		if after, _ := os.ReadFile(path); string(after) != string(tc.data) {
+			t.Errorf("%s: the file was changed", tc.name)
 		}
 	}
 }

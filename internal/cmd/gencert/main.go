@@ -5,11 +5,13 @@
 //	go run ./internal/cmd/gencert -out stack/secrets/tls.pem -names localhost,127.0.0.1
 //
 // An existing file that is still valid for a day and covers the names is kept, so a
-// browser told once to trust it need not be told again; -force writes a new one.
+// browser told once to trust it need not be told again; -force writes a new one. A
+// certificate a CA issued (a real one its owner put there) is always kept.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -52,6 +54,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cli.Usage(fmt.Errorf("-names is empty; e.g. -names localhost,127.0.0.1"))
 	}
 	c, wrote, err := certgen.Ensure(out, certgen.Options{Validity: time.Duration(days) * 24 * time.Hour, Renew: force}, list...)
+	if fe, ok := errors.AsType[*certgen.ForeignError](err); ok && fe.Issued {
+		// A real certificate its owner put there: used as it is, never replaced.
+		fmt.Fprintf(stdout, "kept %s: it holds %s, not a self-signed one\n", out, fe.Why)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
