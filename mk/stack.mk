@@ -20,9 +20,9 @@ STACK_FILE   ?= docker-compose.yml
 # Set by `make test-stack` to run tests/swarm; CI sets required (no engine = failure).
 STACK_TESTS  ?= run
 # TLS=1: the proxy also serves HTTPS (HTTP/2) on TLS_PORT, with the certificate in
-# stack/secrets/tls.pem (a self-signed one for localhost is written when missing).
+# stack/secrets/tls.pem: a real one put there is used as it is, else stack.sh writes a
+# self-signed one for localhost (and renews it) at every deploy with HTTPS, given or kept.
 TLS          ?=
-TLS_ON        = $(if $(filter-out 0 false no,$(TLS)),1,)
 
 # given,VAR is $(VAR) if the user gave VAR (command line or environment), else empty.
 given = $(if $(filter command line environment,$(origin $1)),$($1))
@@ -30,7 +30,7 @@ given = $(if $(filter command line environment,$(origin $1)),$($1))
 STACK_SH := STACK='$(STACK)' PORT='$(call given,PORT)' STATS_PORT='$(call given,STATS_PORT)' \
 	STORE='$(call given,STORE)' REPLICAS='$(call given,REPLICAS)' UPDATE_DELAY='$(call given,UPDATE_DELAY)' \
 	TLS='$(call given,TLS)' TLS_PORT='$(call given,TLS_PORT)' \
-	VERSION='$(VERSION)' STACK_FILE='$(STACK_FILE)' stack/stack.sh
+	VERSION='$(VERSION)' STACK_FILE='$(STACK_FILE)' GO='$(GO)' stack/stack.sh
 
 .PHONY: images stack-secrets swarm-init stack-check stack-deploy stack-rm stack-ps stack-logs \
 	stack-scale stack-update test-stack
@@ -47,21 +47,14 @@ images: ## images swarm-affinity/{service1,service2,proxy}:VERSION and :latest, 
 	GOOS=linux GOARCH=$(ENGINE_ARCH) $(GOBUILD) -o $(IMAGE_BIN)/proxy ./proxy
 	@PLATFORM=linux_$(ENGINE_ARCH) $(STACK_SH) images
 
-stack-secrets: $(if $(TLS_ON),stack-tls-cert) ## generate the stack's secrets into stack/secrets/ (git-ignored) if missing
+stack-secrets: ## generate the stack's secrets into stack/secrets/ (git-ignored) if missing
 	@$(STACK_SH) secrets
-
-# The stack's HTTPS certificate: kept while valid, else a self-signed one for localhost
-# (Go's standard library: a fresh machine has no openssl). A real one goes in the same
-# file, certificate chain and key in one PEM (README, "HTTPS").
-.PHONY: stack-tls-cert
-stack-tls-cert:
-	@$(GO) run ./internal/cmd/gencert -out stack/secrets/tls.pem -names localhost,127.0.0.1
 
 swarm-init: ## make this engine a single-node swarm (docker swarm init) unless it is in one
 	@$(STACK_SH) swarm-init
 
 # stack-check first: no image build when the engine or the swarm is missing.
-stack-deploy: stack-check images $(if $(TLS_ON),stack-tls-cert) ## deploy or redeploy the stack (STACK=test PORT=80 STORE=memory|cookie TLS=1 STACK_FILE=...) and wait for it
+stack-deploy: stack-check images ## deploy or redeploy the stack (STACK=test PORT=80 STORE=memory|cookie TLS=1 STACK_FILE=...) and wait for it
 	@$(STACK_SH) deploy
 
 stack-check:

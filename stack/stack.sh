@@ -38,6 +38,7 @@ IMAGE_MAX_BYTES=${IMAGE_MAX_BYTES:-15000000}
 PLATFORM=${PLATFORM:-linux_amd64}
 IMAGE_SOURCE=https://github.com/swarm-affinity/swarm-affinity
 SECRETS_DIR=stack/secrets
+GO=${GO:-go}
 NS_LABEL="com.docker.stack.namespace=$STACK"
 
 say() { printf '%s\n' "$*"; }
@@ -123,6 +124,14 @@ cmd_secrets() {
 		(umask 077 && printf '%s' "$hex" >"$SECRETS_DIR/$name")
 		say "generated $SECRETS_DIR/$name"
 	done
+}
+
+# tls_cert makes sure $SECRETS_DIR/tls.pem holds the stack's certificate: a real one
+# its owner put there is kept as it is; a missing one, or a self-signed one about to
+# expire, is (re)written self-signed for localhost (Go's standard library: a fresh
+# machine has no openssl).
+tls_cert() {
+	"$GO" run ./internal/cmd/gencert -out "$SECRETS_DIR/tls.pem" -names localhost,127.0.0.1
 }
 
 # hash_of prints the start of a file's SHA-256 (sha256sum on Linux, shasum on macOS).
@@ -365,11 +374,11 @@ cmd_deploy() {
 		files+=(-c stack/docker-compose.cookie.yml)
 		PROXY_CONFIG_FILE=./stack/proxy.cookie.yaml ;;
 	esac
-	# HTTPS: the certificate (make writes a self-signed one) as a swarm secret.
+	# HTTPS (given, or kept from the deployed stack): the certificate as a swarm secret.
 	export TLS_PORT TLS_CERT_HASH=0
 	if [[ $TLS == 1 ]]; then
 		[[ $stack_file == docker-compose.yml ]] || die "TLS=1 goes with docker-compose.yml, not STACK_FILE=$stack_file"
-		[[ -s $SECRETS_DIR/tls.pem ]] || die "$SECRETS_DIR/tls.pem is missing: run make stack-deploy$(stack_arg) TLS=1, which writes a self-signed one (or put yours there)"
+		tls_cert
 		files+=(-c stack/docker-compose.tls.yml)
 		TLS_CERT_HASH=$(hash_of "$SECRETS_DIR/tls.pem")
 	fi
@@ -656,7 +665,7 @@ case ${1:-} in
 check) check_given && need_swarm ;;
 swarm-init) cmd_swarm_init ;;
 images) cmd_images ;;
-secrets) cmd_secrets ;;
+secrets) check_given && cmd_secrets && if [[ $TLS == 1 ]]; then tls_cert; fi ;;
 deploy) cmd_deploy ;;
 wait) need_swarm && stack_settings "stack/stack.sh wait" && cmd_wait ;;
 rm) cmd_rm ;;
