@@ -32,9 +32,6 @@ func (p span) len() int           { return int(p.e - p.s) }
 // field is one header line: its name and its value without surrounding blanks.
 type field struct{ name, value span }
 
-// errIncomplete means the head has not fully arrived: read more and parse again.
-var errIncomplete = errors.New("incomplete head")
-
 // statusError is a head that cannot be served: status is what the client gets.
 type statusError struct {
 	status int

@@ -1,9 +1,14 @@
 package h1
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
+
+// errIncomplete means the head has not fully arrived (parse's headEnd found no
+// end).
+var errIncomplete = errors.New("incomplete head")
 
 // parse runs headEnd and parseRequest over raw as the connection does.
 func parse(raw string) (*head, int, error) {

@@ -207,6 +207,3 @@ func (s *Server) wakeIdle() {
 		}
 	}
 }
-
-// CloseIdleBackends closes the kept-alive connections to the servers.
-func (s *Server) CloseIdleBackends() { s.backends.closeIdle() }
