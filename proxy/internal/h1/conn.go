@@ -549,7 +549,9 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			sticky = forward.Outcome(svc, pinned, bk, hadID)
 			break
 		}
+		var pl *pool // bc's server's pool
 		if bc != nil {
+			pl = bc.pl
 			bc.nc.Close()
 			bc = nil
 		}
@@ -564,7 +566,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			// or stops gracefully): it never saw the request. Same server,
 			// on a new connection, and its other idle ones are suspect too.
 			bk.ReleaseUnsent()
-			c.s.backends.drop(bk)
+			pl.drop()
 			next, forceDial = bk, true
 			continue
 		case (failure == attemptEmpty || failure == attemptDown) && replay:

@@ -364,7 +364,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	}
 	reusable := complete && !resp.connClose && fr != framedClose && bc.r == bc.w && (bs == nil || bs.ok())
 	if reusable {
-		c.s.backends.put(srv, bc, time.Now())
+		c.s.backends.put(bc, time.Now())
 	} else {
 		bc.nc.Close()
 	}
