@@ -3,6 +3,7 @@ package forward
 import (
 	"bytes"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -97,6 +98,12 @@ func NoRouteText(path string) string {
 		path = path[:200] + "..."
 	}
 	return "no route for " + path
+}
+
+// LogNoRoute writes the access log line of a request that matched no route,
+// answered 404 with NoRouteText(path); path is as the URL's EscapedPath.
+func LogNoRoute(logger *slog.Logger, method, path string, d time.Duration) {
+	logger.Info("request", "method", method, "path", path, "status", http.StatusNotFound, "service", "", "dur_ms", ms(d))
 }
 
 // NoServerText answers when a service has no available server left to try.

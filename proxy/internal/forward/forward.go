@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		plain(w, http.StatusNotFound, NoRouteText(p))
 		if h.accessLog.Load() {
-			h.logger.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "service", "", "dur_ms", ms(time.Since(start)))
+			LogNoRoute(h.logger, r.Method, p, time.Since(start))
 		}
 		return
 	}

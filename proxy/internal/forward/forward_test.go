@@ -205,6 +205,31 @@ func TestNoRoute(t *testing.T) {
 		if r := newClient(t, front.URL).get(forward.HealthPath); r.status != 200 || r.body != "ok\n" {
 			t.Errorf("%s: %v", forward.HealthPath, r)
 		}
+		// Targets a browser would not send: each engine echoes the path as
+		// net/http's URL.EscapedPath, what the origin form would give.
+		for _, tt := range []struct{ target, want string }{
+			{"http://example.com/nope?q=1", "/nope"}, // absolute form
+			{"/<x>", "/%3Cx%3E"},
+			{"/\xc3\xa9", "/%C3%A9"},
+			{`/a"b`, "/a%22b"},
+		} {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(conn, "GET "+tt.target+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			conn.Close()
+			if want := "no route for " + tt.want + "\n"; resp.StatusCode != 404 || string(body) != want {
+				t.Errorf("GET %s: got %d %q, want 404 %q", tt.target, resp.StatusCode, body, want)
+			}
+		}
 	})
 }
 
@@ -438,6 +463,19 @@ func TestAccessLog(t *testing.T) {
 		}
 		if strings.Contains(out, "s:") {
 			t.Errorf("access log %q shows a cookie value", out)
+		}
+
+		// A request that matches no route: the same line from either engine.
+		buf.Reset()
+		newClient(t, front.URL).get("/nope/%3Cx%3E?q=1")
+		deadline = time.Now().Add(5 * time.Second)
+		for !strings.Contains(buf.String(), "status=") && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		out = buf.String()
+		want := `level=INFO msg=request method=GET path=/nope/%3Cx%3E status=404 service="" dur_ms=`
+		if _, line, _ := strings.Cut(out, " level="); !strings.HasPrefix("level="+line, want) {
+			t.Errorf("no route: access log %q, want a line starting %q after the time", out, want)
 		}
 	})
 }

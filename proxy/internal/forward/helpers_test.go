@@ -160,3 +160,9 @@ func (l *lockedWriter) String() string {
 	defer l.mu.Unlock()
 	return l.w.(*bytes.Buffer).String()
 }
+
+func (l *lockedWriter) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.(*bytes.Buffer).Reset()
+}

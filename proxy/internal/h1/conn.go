@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -192,7 +193,7 @@ func (c *conn) handle(n int) bool {
 	t := c.s.o.Table()
 	svc, found := t.Match(view(host), view(path))
 	if !found {
-		return c.answerNoRoute(n, start)
+		return c.answerNoRoute(n, path, start)
 	}
 	if svc.ForceSSL {
 		return c.redirectHTTPS(n, svc, start)
@@ -325,33 +326,25 @@ func (c *conn) answerOwn(n, status int, msg string, start time.Time) bool {
 	return keep
 }
 
-func (c *conn) answerNoRoute(n int, start time.Time) bool {
+// answerNoRoute answers a request whose path (decoded, for routing) matches no
+// route, as the std engine does: the path echoed and logged is the URL's
+// EscapedPath, so what net/http would escape is escaped.
+func (c *conn) answerNoRoute(n int, path []byte, start time.Time) bool {
 	b := c.buf[c.r : c.r+n]
-	p := c.req.target.of(b)
-	if q := indexByte(p, '?'); q >= 0 {
-		p = p[:q]
+	p := ""
+	if raw := c.req.path.of(b); len(raw) > 0 {
+		p = (&url.URL{Path: string(path), RawPath: string(raw)}).EscapedPath()
 	}
-	msg := forward.NoRouteText(string(p))
 	rb, err := c.bodyOf(n)
 	keep := err == nil && rb.complete && !c.req.connClose
-	c.writeText(404, msg, !keep)
+	c.writeText(404, forward.NoRouteText(p), !keep)
 	if c.s.o.AccessLog() {
-		c.s.o.Logger.Info("request", "method", string(c.req.method.of(b)), "path", string(p), "status", 404,
-			"route", "", "dur_ms", float64(time.Since(start).Microseconds())/1000)
+		forward.LogNoRoute(c.s.o.Logger, string(c.req.method.of(b)), p, time.Since(start))
 	}
 	if keep {
 		c.consume(n + rb.inBuf)
 	}
 	return keep
-}
-
-func indexByte(b []byte, x byte) int {
-	for i, c := range b {
-		if c == x {
-			return i
-		}
-	}
-	return -1
 }
 
 // reject answers a head that cannot be served and ends the connection: what
