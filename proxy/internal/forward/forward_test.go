@@ -76,6 +76,44 @@ func TestClientSticksAndCounts(t *testing.T) {
 	})
 }
 
+// TestABodyCutShortCountsAsNoStickyOutcome: a small body is read whole before
+// the cookie is looked at and a server picked; one that fails is answered 400
+// and counted with no sticky outcome (not as a new visitor) on either engine.
+func TestABodyCutShortCountsAsNoStickyOutcome(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		a := startServer(t, "a")
+		svc := service("service1", "connect.sid", a)
+		front := startProxy(t, e, opts{}, svc)
+		conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "POST /service1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
+		conn.(*net.TCPConn).CloseWrite()
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Fatalf("got %d, want 400", resp.StatusCode)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for svc.Counters.Responses[4].Load() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("4xx counted %d, want 1", svc.Counters.Responses[4].Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c := svc.Counters
+		if hit, nw, reb := c.Hits.Load(), c.New.Load(), c.Rebalanced.Load(); hit+nw+reb != 0 {
+			t.Errorf("sticky hit %d, new %d, rebalanced %d; want none counted", hit, nw, reb)
+		}
+	})
+}
+
 func TestNewClientsSpreadOverServers(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e engine) {
 		a, b := startServer(t, "a"), startServer(t, "b")

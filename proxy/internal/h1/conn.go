@@ -478,12 +478,13 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	}
 	if err != nil {
 		// The client's fault, counted first: a client holding the answer
-		// finds it in /stats. No server was contacted.
+		// finds it in /stats. No server was contacted and no cookie read: no
+		// sticky outcome, as in the std engine.
 		se := badRequest("bad request: malformed or incomplete request body")
 		if errors.Is(err, errBodyTimeout) {
 			se = &statusError{408, "request timeout: the request body stalled"}
 		}
-		st := forward.Outcome(svc, nil, nil, false)
+		st := forward.StickyNone
 		svc.Counters.Record(st, se.status, time.Since(start))
 		svc.Observe(func() live.Visitor { return c.visitor(n, svc, false) }, nil, st, se.status)
 		c.reject(se)
