@@ -98,7 +98,7 @@ type call struct {
 	pin    Pin              // what the sticky cookies said
 	pinned *backend.Backend // the first id naming an available server (pin.Server)
 	client netip.Addr       // the client's address, for balance source
-	now    int64            // Unix seconds at the start, for the cookie dates
+	now    int64            // Unix seconds at the start (ServeHTTP's), for the cookie dates
 	post   bool
 	srv    *backend.Backend // the server that answered; Released by ServeHTTP
 	sticky Sticky
@@ -146,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirectHTTPS(w, r, svc, start)
 		return
 	}
-	c := &call{svc: svc}
+	c := &call{svc: svc, now: start.Unix()}
 	if r.Host == "" {
 		c.hostless = true
 		r.Host = h.limits.ServerName
@@ -256,7 +256,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if !rule.On() {
 		return
 	}
-	c.now = time.Now().Unix()
 	c.post = pr.In.Method == http.MethodPost
 	// As HAProxy's http_manage_client_side_cookies: the first id naming an
 	// available server pins the request; in prefix mode the ids come off

@@ -167,7 +167,7 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // handle serves the request whose head is buf[r:r+n] and reports whether the
 // connection may carry another one.
 func (c *conn) handle(n int) bool {
-	start := time.Now()
+	start := c.headAt
 	b := c.buf[c.r : c.r+n]
 	h := &c.req
 	if err := parseRequest(b, h); err != nil {
