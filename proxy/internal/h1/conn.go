@@ -600,16 +600,13 @@ func (c *conn) readPin(b []byte, svc *forward.Service) {
 	}
 }
 
-// lastXFF is the value of the request's last X-Forwarded-For field (nil: none).
+// lastXFF is the value of the request's last X-Forwarded-For field (nil: none),
+// which the parser found.
 func (c *conn) lastXFF(b []byte) []byte {
-	h := &c.req
-	var v []byte
-	for k := 0; k < h.n; k++ {
-		if f := &h.fields[k]; f.name.len() == 15 && fieldIs(f.name.of(b), "x-forwarded-for") {
-			v = f.value.of(b)
-		}
+	if k := c.req.xffLast; k >= 0 {
+		return c.req.fields[k].value.of(b)
 	}
-	return v
+	return nil
 }
 
 // failed answers a request that got no answer from any server, and ends the
