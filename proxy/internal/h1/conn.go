@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
@@ -178,11 +179,7 @@ func (c *conn) handle(n int) bool {
 		c.reject(se)
 		return false
 	}
-	path, ok := c.routingPath(h.path.of(b))
-	if !ok {
-		c.reject(badRequest("bad request: malformed percent-encoding in the path"))
-		return false
-	}
+	path := c.routingPath(h.path.of(b))
 	if view(path) == forward.HealthPath {
 		return c.answerOwn(n, 200, "ok", start)
 	}
@@ -203,17 +200,15 @@ func (c *conn) handle(n int) bool {
 
 // routingPath is the path routes are matched against: percent-decoded, as the
 // std engine's URL.Path, so both engines route a request alike. The backend
-// still gets the path as sent. False: a malformed escape (net/http's 400).
-func (c *conn) routingPath(p []byte) ([]byte, bool) {
+// still gets the path as sent. p's escapes are well formed (parseTarget
+// refused the request otherwise).
+func (c *conn) routingPath(p []byte) []byte {
 	if len(p) == 0 {
-		return slash, true
+		return slash
 	}
-	i := 0
-	for i < len(p) && p[i] != '%' {
-		i++
-	}
-	if i == len(p) {
-		return p, true
+	i := bytes.IndexByte(p, '%')
+	if i < 0 {
+		return p
 	}
 	out := append(c.scr[:0], p[:i]...)
 	for ; i < len(p); i++ {
@@ -221,14 +216,11 @@ func (c *conn) routingPath(p []byte) ([]byte, bool) {
 			out = append(out, p[i])
 			continue
 		}
-		if i+2 >= len(p) || hexValue(p[i+1]) < 0 || hexValue(p[i+2]) < 0 {
-			return nil, false
-		}
 		out = append(out, byte(hexValue(p[i+1])<<4|hexValue(p[i+2])))
 		i += 2
 	}
 	c.scr = out
-	return out, true
+	return out
 }
 
 var slash = []byte("/")
