@@ -31,7 +31,7 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // wait for the answer: no deadline until then (the body's own bounds bound the
 // client), timeout.server from the moment the body is sent whole, at once when it
 // fails.
-func startBody(c *conn, bc *bconn, n int, rb requestBody) *bodyStream {
+func startBody(c *conn, bc *bconn, rb requestBody) *bodyStream {
 	bc.nc.SetReadDeadline(time.Time{}) // before the answer's read starts: a pooled one may be past
 	bc.dl.r = time.Time{}
 	bs := &bodyStream{done: make(chan struct{})}
@@ -109,7 +109,7 @@ func (bs *bodyStream) fail(bc *bconn, status int32, err error) {
 
 // clientFault reports, while the stream may still run, whether the client's
 // side failed (then the failed read of the answer is not the server's fault).
-func (bs *bodyStream) clientFault(c *conn) attemptError {
+func (bs *bodyStream) clientFault() attemptError {
 	if bs.fault.Load() != 0 {
 		<-bs.done
 		return attemptClient

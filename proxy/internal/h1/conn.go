@@ -181,7 +181,7 @@ func (c *conn) handle(n int) bool {
 	}
 	path := c.routingPath(h.path.of(b))
 	if view(path) == forward.HealthPath {
-		return c.answerOwn(n, 200, "ok", start)
+		return c.answerHealth(n)
 	}
 	host := []byte(nil)
 	if h.host >= 0 {
@@ -307,11 +307,11 @@ func (c *conn) readSmallBody(n int, rb requestBody) (requestBody, error) {
 	return c.bodyOf(n)
 }
 
-// answerOwn answers a request the proxy serves itself (the health path).
-func (c *conn) answerOwn(n, status int, msg string, start time.Time) bool {
+// answerHealth answers the health path, which the proxy serves itself: 200 "ok".
+func (c *conn) answerHealth(n int) bool {
 	rb, err := c.bodyOf(n)
 	keep := err == nil && rb.complete && !c.req.connClose
-	c.writeText(status, msg, !keep)
+	c.writeText(200, "ok", !keep)
 	if keep {
 		c.consume(n + rb.inBuf)
 	}
@@ -685,7 +685,7 @@ func (c *conn) send(bk *backend.Backend, n int, rb requestBody, now time.Time, d
 		return bc, fresh, attemptEmpty, nil
 	}
 	if !rb.complete {
-		bs = startBody(c, bc, n, rb)
+		bs = startBody(c, bc, rb)
 	}
 	return bc, fresh, 0, bs
 }
@@ -700,7 +700,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 		if bc.r < bc.w {
 			got = true
 			if k, res := headEnd(bc.buf[bc.r:bc.w], resume); k > 0 {
-				if err := parseResponse(bc.buf[bc.r:bc.r+k], &c.resp, false); err != nil {
+				if err := parseResponse(bc.buf[bc.r:bc.r+k], &c.resp); err != nil {
 					return attemptBad
 				}
 				if c.resp.status >= 200 || c.resp.status == 101 {
@@ -741,7 +741,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 		bc.w += m
 		if err != nil && m == 0 {
 			if bs != nil {
-				if f := bs.clientFault(c); f != 0 {
+				if f := bs.clientFault(); f != 0 {
 					return f
 				}
 			}

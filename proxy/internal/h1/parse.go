@@ -509,9 +509,10 @@ func asciiEqualFold(b []byte, s string) bool { return fieldIs(b, s) }
 // Errors of a response head: the server's fault, answered 502.
 var errBadResponse = errors.New("malformed response head")
 
-// parseResponse parses a response head in b (its length from headEnd). req is
-// the request it answers (HEAD and upgrades change the framing).
-func parseResponse(b []byte, h *head, reqMethodHEAD bool) error {
+// parseResponse parses a response head in b (its length from headEnd). It reads
+// the head's own framing only: what the request changes (no body after HEAD, a
+// 101's tunnel) is the relay's to apply.
+func parseResponse(b []byte, h *head) error {
 	h.reset()
 	h.size = len(b)
 	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
@@ -580,6 +581,5 @@ func parseResponse(b []byte, h *head, reqMethodHEAD bool) error {
 	if h.minor == 0 && !keepAlive {
 		h.connClose = true
 	}
-	_ = reqMethodHEAD
 	return nil
 }

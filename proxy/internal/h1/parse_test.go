@@ -184,7 +184,7 @@ func TestResponseHeads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var h head
-			err := parseResponse([]byte(tt.raw), &h, false)
+			err := parseResponse([]byte(tt.raw), &h)
 			if (err == nil) != tt.ok {
 				t.Fatalf("got %v, want ok %v", err, tt.ok)
 			}
