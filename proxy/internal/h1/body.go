@@ -2,7 +2,6 @@ package h1
 
 import (
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,15 +85,11 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 			}
 		}
 		if err != nil {
-			status := int32(400) // it closed mid-body
+			status := int32(400) // it closed mid-body, or the read failed
 			if isTimeout(err) {
-				status = 408
+				status = 408 // stalled, or below body_min_rate
 			}
-			if errors.Is(err, io.EOF) || status == 408 {
-				bs.fail(bc, status, err)
-				return
-			}
-			bs.fail(bc, 400, err)
+			bs.fail(bc, status, err)
 			return
 		}
 	}
