@@ -89,6 +89,10 @@ func ClientAddr(peer netip.Addr, trusted []netip.Prefix, lastXFF []byte) netip.A
 	return peer
 }
 
+// StatusClientGone is logged, by either engine, for a request whose client left
+// before its answer was whole (nginx's 499); nobody receives it.
+const StatusClientGone = 499
+
 // The proxy's own answers: one line of text, never an address or Go error text.
 
 // NoRouteText answers a request that matches no route; the path, cut to 200

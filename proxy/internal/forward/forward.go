@@ -203,7 +203,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, start 
 	}
 	d := time.Since(start)
 	status := c.status
-	if !c.complete || status == statusClientGone {
+	if !c.complete || status == StatusClientGone {
 		status = 0 // counted with the requests that got no whole answer
 	}
 	c.svc.Counters.Record(c.sticky, status, d)
@@ -218,7 +218,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, start 
 			// Cut short after the head went out: the log says who cut it.
 			logged = http.StatusBadGateway
 			if r.Context().Err() != nil {
-				logged = statusClientGone
+				logged = StatusClientGone
 			}
 		}
 		LogRequest(h.logger, r.Method, r.URL.EscapedPath(), logged, c.svc.Name, id, c.sticky, d, !c.complete)
@@ -353,10 +353,6 @@ func privateCache(values []string) string {
 	return string(AppendPrivate(out, has))
 }
 
-// statusClientGone is logged for a request whose client left before the
-// answer (nginx's 499); nobody receives it.
-const statusClientGone = 499
-
 // errNoServer means the service has no available server left to try.
 var errNoServer = errors.New("no server available")
 
@@ -382,7 +378,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer, and none is sent
 		// (an empty 200 would be, if the handler just returned).
-		c.status = statusClientGone
+		c.status = StatusClientGone
 		panic(http.ErrAbortHandler)
 	case errors.Is(err, errNoServer):
 		c.status = http.StatusServiceUnavailable

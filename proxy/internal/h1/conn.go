@@ -392,7 +392,7 @@ func (c *conn) writeText(status int, msg string, close bool) {
 	o = append(o, "HTTP/1.1 "...)
 	o = strconv.AppendInt(o, int64(status), 10)
 	o = append(o, ' ')
-	o = append(o, statusText(status)...)
+	o = append(o, http.StatusText(status)...)
 	o = append(o, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: "...)
 	o = strconv.AppendInt(o, int64(len(msg)+1), 10)
 	if close {
@@ -406,38 +406,6 @@ func (c *conn) writeText(status int, msg string, close bool) {
 	c.out = o
 	c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 	c.nc.Write(o)
-}
-
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 413:
-		return "Content Too Large"
-	case 417:
-		return "Expectation Failed"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Status"
 }
 
 // replayable reports whether a request may be sent again to another server
