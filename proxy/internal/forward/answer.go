@@ -110,6 +110,20 @@ func LogNoRoute(logger *slog.Logger, method, path string, d time.Duration) {
 	logger.Info("request", "method", method, "path", path, "status", http.StatusNotFound, "service", "", "dur_ms", ms(d))
 }
 
+// BodyFaultText answers a request whose body failed by the client's fault:
+// status 408 when it stalled (or fell below body_min_rate), else 400 (malformed
+// or cut short).
+func BodyFaultText(status int) string {
+	if status == http.StatusRequestTimeout {
+		return "request timeout: the request body stalled"
+	}
+	return "bad request: malformed or incomplete request body"
+}
+
+// BadHostText answers (400) a request whose Host is missing, empty, repeated or
+// malformed.
+const BadHostText = "bad request: missing, empty, repeated or malformed Host"
+
 // NoServerText answers when a service has no available server left to try.
 func NoServerText(svc string) string { return "no server available for " + svc }
 

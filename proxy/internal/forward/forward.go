@@ -130,7 +130,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// net/http refuses a missing Host on HTTP/1.1 but lets an empty one
 		// through; a server would get its own address as Host instead.
 		w.Header().Set("Connection", "close")
-		plain(w, http.StatusBadRequest, "bad request: missing, empty, repeated or malformed Host")
+		plain(w, http.StatusBadRequest, BadHostText)
 		return
 	}
 	svc, ok := h.table.Load().Match(r.Host, r.URL.Path)
@@ -368,11 +368,7 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		// short): the client's fault, a 4xx, and nothing against the server.
 		c.status = c.body.failed()
 		w.Header().Set("Connection", "close")
-		if c.status == http.StatusRequestTimeout {
-			plain(w, c.status, "request timeout: the request body stalled")
-		} else {
-			plain(w, c.status, "bad request: malformed or incomplete request body")
-		}
+		plain(w, c.status, BodyFaultText(c.status))
 		h.logger.Debug("request failed: the client's body", "service", c.svc.Name, "status", c.status, "err", err)
 		return
 	case r.Context().Err() != nil:

@@ -440,10 +440,11 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 		// The client's fault, counted first: a client holding the answer
 		// finds it in /stats. No server was contacted and no cookie read: no
 		// sticky outcome, as in the std engine.
-		se := badRequest("bad request: malformed or incomplete request body")
+		status := http.StatusBadRequest
 		if errors.Is(err, errBodyTimeout) {
-			se = &statusError{408, "request timeout: the request body stalled"}
+			status = http.StatusRequestTimeout
 		}
+		se := &statusError{status, forward.BodyFaultText(status)}
 		st := forward.StickyNone
 		svc.Counters.Record(st, se.status, time.Since(start))
 		svc.Observe(func() live.Visitor { return c.visitor(n, svc, false) }, nil, st, se.status)
@@ -584,10 +585,11 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 	case attemptClient:
 		// The client's body stalled or was malformed: its fault, a 4xx,
 		// and nothing against the server.
-		status, msg = 400, "bad request: malformed or incomplete request body"
-		if bs != nil && bs.statusOf() == 408 {
-			status, msg = 408, "request timeout: the request body stalled"
+		status = http.StatusBadRequest
+		if bs != nil && bs.statusOf() == http.StatusRequestTimeout {
+			status = http.StatusRequestTimeout
 		}
+		msg = forward.BodyFaultText(status)
 	case attemptGone:
 	default:
 		status, msg = 502, forward.BadGatewayText(svc.Name)

@@ -17,6 +17,8 @@ package h1
 import (
 	"bytes"
 	"errors"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 )
 
 // maxFields bounds the header fields of one head, as HAProxy's tune.http.maxhdr
@@ -56,7 +58,7 @@ var (
 	errFieldValue   = badRequest("bad request: control character in a header value")
 	errTooMany      = &statusError{431, "request header fields too large: too many fields"}
 	errTooLarge     = &statusError{431, "request header fields too large"}
-	errHost         = badRequest("bad request: missing, empty, repeated or malformed Host")
+	errHost         = badRequest(forward.BadHostText)
 	errLength       = badRequest("bad request: malformed or conflicting Content-Length")
 	errTEAndLength  = badRequest("bad request: both Transfer-Encoding and Content-Length")
 	errTE           = &statusError{501, "not implemented: only Transfer-Encoding: chunked is supported"}
