@@ -118,8 +118,7 @@ func (a *app) apply(cfg *config.Config) {
 	defer a.mu.Unlock()
 	if old := a.cfg; old != nil {
 		if keys := cfg.NeedsRestart(old); len(keys) > 0 {
-			a.logger.Warn("reload: listen, admin, maxconn, max_header_bytes and timeout changes take effect at the next restart",
-				"changed", strings.Join(keys, ","))
+			a.logger.Warn("reload: these settings take effect at the next restart", "changed", strings.Join(keys, ","))
 		}
 	}
 	var services []*forward.Service
