@@ -84,21 +84,8 @@ func TestABodyCutShortCountsAsNoStickyOutcome(t *testing.T) {
 		a := startServer(t, "a")
 		svc := service("service1", "connect.sid", a)
 		front := startProxy(t, e, opts{}, svc)
-		conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		io.WriteString(conn, "POST /service1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello")
-		conn.(*net.TCPConn).CloseWrite()
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 400 {
-			t.Fatalf("got %d, want 400", resp.StatusCode)
+		if status, _ := rawRequest(t, front.URL, "POST /service1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello", true); status != 400 {
+			t.Fatalf("got %d, want 400", status)
 		}
 		deadline := time.Now().Add(5 * time.Second)
 		for svc.Counters.Responses[4].Load() != 1 {
@@ -251,21 +238,9 @@ func TestNoRoute(t *testing.T) {
 			{"/\xc3\xa9", "/%C3%A9"},
 			{`/a"b`, "/a%22b"},
 		} {
-			conn, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn.SetDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(conn, "GET "+tt.target+" HTTP/1.1\r\nHost: example.com\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			conn.Close()
-			if want := "no route for " + tt.want + "\n"; resp.StatusCode != 404 || string(body) != want {
-				t.Errorf("GET %s: got %d %q, want 404 %q", tt.target, resp.StatusCode, body, want)
+			status, body := rawRequest(t, front.URL, "GET "+tt.target+" HTTP/1.1\r\nHost: example.com\r\n\r\n", false)
+			if want := "no route for " + tt.want + "\n"; status != 404 || body != want {
+				t.Errorf("GET %s: got %d %q, want 404 %q", tt.target, status, body, want)
 			}
 		}
 	})

@@ -7,28 +7,29 @@ import (
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 )
 
-// testPools are the server pools of a Server, without the Server, and one
-// server answering on 127.0.0.1.
-func testPools(t *testing.T) (*pools, *backend.Backend) {
+// testPools are the server pools of a Server, without the Server, one server
+// answering on 127.0.0.1, and a connection to it got as a request gets one,
+// at now.
+func testPools(t *testing.T) (p *pools, b *backend.Backend, bc *bconn, now time.Time) {
 	t.Helper()
-	var p pools
+	p = new(pools)
 	p.init(time.Second)
 	t.Cleanup(p.closeIdle)
 	bp := backend.NewPool(testIDs, backend.RoundRobin)
 	bp.Update([]string{rawBackend(t, "HTTP/1.1 204 No Content\r\n\r\n")})
-	return &p, bp.Backends()[0]
+	b, now = bp.Backends()[0], time.Now()
+	bc, err := p.get(b, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, b, bc, now
 }
 
 func TestServerPoolsForgetOnlyWhatNoRequestUses(t *testing.T) {
 	t.Parallel()
 	t.Run("a connection given back after its pool was forgotten is kept for the next request", func(t *testing.T) {
 		t.Parallel()
-		p, b := testPools(t)
-		now := time.Now()
-		bc, err := p.get(b, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, b, bc, now := testPools(t)
 		p.expire(now) // nothing idle, nothing waiting: the pool goes
 		if !bc.pl.dead {
 			t.Fatal("the pool of a connection out on a request was kept: the test would prove nothing")
@@ -44,12 +45,7 @@ func TestServerPoolsForgetOnlyWhatNoRequestUses(t *testing.T) {
 	})
 	t.Run("a request waiting on a server is given up on when it goes down, expiry or not", func(t *testing.T) {
 		t.Parallel()
-		p, b := testPools(t)
-		now := time.Now()
-		bc, err := p.get(b, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, b, bc, now := testPools(t)
 		p.wait(bc, b)
 		p.expire(now)
 		b.SetUp(false)
@@ -62,12 +58,7 @@ func TestServerPoolsForgetOnlyWhatNoRequestUses(t *testing.T) {
 	})
 	t.Run("a connection given back once the Server closed is closed", func(t *testing.T) {
 		t.Parallel()
-		p, b := testPools(t)
-		now := time.Now()
-		bc, err := p.get(b, now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, _, bc, now := testPools(t)
 		p.closeIdle()
 		p.put(bc, now)
 		bc.nc.SetReadDeadline(time.Now().Add(time.Second))
