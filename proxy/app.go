@@ -118,8 +118,7 @@ func (a *app) apply(cfg *config.Config) {
 	defer a.mu.Unlock()
 	if old := a.cfg; old != nil {
 		if keys := cfg.NeedsRestart(old); len(keys) > 0 {
-			a.logger.Warn("reload: listen, admin, maxconn, max_header_bytes and timeout changes take effect at the next restart",
-				"changed", strings.Join(keys, ","))
+			a.logger.Warn("reload: these settings take effect at the next restart", "changed", strings.Join(keys, ","))
 		}
 	}
 	var services []*forward.Service
@@ -300,7 +299,7 @@ func (a *app) listen() error {
 		for _, w := range warnings {
 			a.logger.Warn(w)
 		}
-		a.tls = &tlsSide{listen: cfg.TLS.Listen}
+		a.tls = &tlsSide{}
 		a.tls.store.Swap(set)
 		if err := a.listenClient("listen_tls", cfg.TLS.Listen, a.newTLSEngine(cfg, errorLog)); err != nil {
 			a.closeListeners()
@@ -353,9 +352,11 @@ func (a *app) listenClient(name, addr string, srv engine) error {
 		}
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
-	limited := a.limiter.listener(ln)
+	var limited net.Listener
 	if name == "listen_tls" {
 		limited = a.limiter.tlsListener(ln)
+	} else {
+		limited = a.limiter.listener(ln)
 	}
 	a.listeners = append(a.listeners, &listener{name: name, ln: limited, srv: srv, drain: a.set.shutdownTimeout})
 	return nil

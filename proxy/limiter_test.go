@@ -78,16 +78,22 @@ func TestAtTheLimitTheLongestIdleConnectionMakesRoom(t *testing.T) {
 	older := accept(t, accepted)
 	dialFrom(t, "127.0.0.1", addr)
 	newer := accept(t, accepted)
-	l.connState(newer, http.StateIdle) // idle since now; older idle since it came
+	// Both serve a request; newer's ends first. Idle time counts from the end
+	// of a connection's last request, not from its start: newer is the one
+	// idle the longest.
+	l.connState(older, http.StateActive)
+	l.connState(newer, http.StateActive)
+	l.connState(newer, http.StateIdle)
+	l.connState(older, http.StateIdle)
 	dialFrom(t, "127.0.0.1", addr)
 	accept(t, accepted)
-	older.SetReadDeadline(time.Now().Add(2 * time.Second))
-	if _, err := older.Read(make([]byte, 1)); err == nil || isTimeoutErr(err) {
+	newer.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := newer.Read(make([]byte, 1)); err == nil || isTimeoutErr(err) {
 		t.Errorf("the longest idle connection: read %v, want it closed to make room", err)
 	}
-	newer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := newer.Read(make([]byte, 1)); !isTimeoutErr(err) {
-		t.Errorf("the other idle connection: read %v, want it still open", err)
+	older.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := older.Read(make([]byte, 1)); !isTimeoutErr(err) {
+		t.Errorf("the connection idle since later: read %v, want it still open", err)
 	}
 	if n := l.open.Load(); n != 2 {
 		t.Errorf("%d slots held, want 2", n)

@@ -95,7 +95,7 @@ func (s *settings) command() *cli.Command {
 	)
 	return &cli.Command{
 		Name: "proxy",
-		Intro: "A reverse proxy with path routing and HAProxy's sticky prefix cookie.\n" +
+		Intro: "A reverse proxy with path routing and HAProxy's sticky cookies (prefix, insert or rewrite).\n" +
 			"Every flag takes its default from the environment variable shown; the flag wins.",
 		Settings: table,
 		Footer:   configHelp,
@@ -109,14 +109,17 @@ const configHelp = `Configuration file (YAML; unknown keys are errors; durations
   listen_tls: ":443"         certificates: [site.pem, {cert: a.crt, key: a.key}]   (HTTP/2 and HTTP/1.1)
   force_ssl: false           hsts_max_age: 0         https_port: 443      (also per service)
   retries: 3                 resolve_interval: 5s    access_log: true
+  trusted_proxies: "10.0.0.0/8, 127.0.0.1"   peers whose last X-Forwarded-For hop is the client (balance source)
   timeout: {connect: 5s, server: 50s, client: 50s, http_request: 10s, body: 10s, write: 30s, tunnel: 1h}
   check:   {interval: 2s, timeout: 2s, rise: 2, fall: 3}
   services:
     NAME:
       virtual_host: "*/NAME, */NAME/*"        (the default)
       servers: "tasks.NAME:8080"              a name re-resolved every resolve_interval, IPs, or a list
-      cookie: "connect.sid prefix nocache"    sticky sessions (HAProxy prefix mode); leave out for none
-      balance: roundrobin                     or leastconn
+      cookie: "connect.sid prefix nocache"    sticky sessions, HAProxy's cookie rule; leave out for none:
+                 NAME prefix|insert|rewrite [indirect] [nocache] [postonly] [preserve] [httponly]
+                 [secure] [domain D]... [attr A]... [maxidle T] [maxlife T] [dynamic]
+      balance: roundrobin                     or static-rr, leastconn, source (a hash of the client's address)
       health_check: /healthz                  GET check; leave out for a TCP connect check
       check: {interval: 5s, rise: 3}          this service's own check: settings
       virtual_host_weight: 0                  higher weights' routes are tried first

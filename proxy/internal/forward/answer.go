@@ -2,7 +2,9 @@ package forward
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"time"
@@ -88,6 +90,10 @@ func ClientAddr(peer netip.Addr, trusted []netip.Prefix, lastXFF []byte) netip.A
 	return peer
 }
 
+// StatusClientGone is logged, by either engine, for a request whose client left
+// before its answer was whole (nginx's 499); nobody receives it.
+const StatusClientGone = 499
+
 // The proxy's own answers: one line of text, never an address or Go error text.
 
 // NoRouteText answers a request that matches no route; the path, cut to 200
@@ -98,6 +104,27 @@ func NoRouteText(path string) string {
 	}
 	return "no route for " + path
 }
+
+// LogNoRoute writes the access log line of a request that matched no route,
+// answered 404 with NoRouteText(path); path is as the URL's EscapedPath.
+func LogNoRoute(logger *slog.Logger, method, path string, d time.Duration) {
+	logger.LogAttrs(context.Background(), slog.LevelInfo, "request", slog.String("method", method), slog.String("path", path),
+		slog.Int("status", http.StatusNotFound), slog.String("service", ""), slog.Float64("dur_ms", ms(d)))
+}
+
+// BodyFaultText answers a request whose body failed by the client's fault:
+// status 408 when it stalled (or fell below body_min_rate), else 400 (malformed
+// or cut short).
+func BodyFaultText(status int) string {
+	if status == http.StatusRequestTimeout {
+		return "request timeout: the request body stalled"
+	}
+	return "bad request: malformed or incomplete request body"
+}
+
+// BadHostText answers (400) a request whose Host is missing, empty, repeated or
+// malformed.
+const BadHostText = "bad request: missing, empty, repeated or malformed Host"
 
 // NoServerText answers when a service has no available server left to try.
 func NoServerText(svc string) string { return "no server available for " + svc }
@@ -113,14 +140,18 @@ func TimeoutText(svc string) string { return "gateway timeout: " + svc + " did n
 // BadGatewayText answers when the server's answer was missing or malformed.
 func BadGatewayText(svc string) string { return "bad gateway: " + svc + " gave no valid answer" }
 
-// LogRequest writes the access log line of one request.
+// LogRequest writes the access log line of one request. It builds typed
+// attributes (LogAttrs), not key-value arguments: nothing is boxed, so a line
+// costs few allocations, access_log being on by default.
 func LogRequest(logger *slog.Logger, method, path string, status int, service, server string, sticky Sticky, d time.Duration, aborted bool) {
-	attrs := []any{"method", method, "path", path, "status", status,
-		"service", service, "server", server, "sticky", sticky.String(), "dur_ms", ms(d)}
-	if aborted {
-		attrs = append(attrs, "aborted", true)
+	attrs := [...]slog.Attr{slog.String("method", method), slog.String("path", path), slog.Int("status", status),
+		slog.String("service", service), slog.String("server", server), slog.String("sticky", sticky.String()),
+		slog.Float64("dur_ms", ms(d)), slog.Bool("aborted", true)}
+	n := len(attrs)
+	if !aborted {
+		n--
 	}
-	logger.Info("request", attrs...)
+	logger.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 }
 
 // AppendCacheDirectives appends the directives of one Cache-Control value to

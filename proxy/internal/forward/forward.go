@@ -98,7 +98,7 @@ type call struct {
 	pin    Pin              // what the sticky cookies said
 	pinned *backend.Backend // the first id naming an available server (pin.Server)
 	client netip.Addr       // the client's address, for balance source
-	now    int64            // Unix seconds at the start, for the cookie dates
+	now    int64            // Unix seconds at the start (ServeHTTP's), for the cookie dates
 	post   bool
 	srv    *backend.Backend // the server that answered; Released by ServeHTTP
 	sticky Sticky
@@ -130,7 +130,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// net/http refuses a missing Host on HTTP/1.1 but lets an empty one
 		// through; a server would get its own address as Host instead.
 		w.Header().Set("Connection", "close")
-		plain(w, http.StatusBadRequest, "bad request: missing, empty, repeated or malformed Host")
+		plain(w, http.StatusBadRequest, BadHostText)
 		return
 	}
 	svc, ok := h.table.Load().Match(r.Host, r.URL.Path)
@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
 		plain(w, http.StatusNotFound, NoRouteText(p))
 		if h.accessLog.Load() {
-			h.logger.Info("request", "method", r.Method, "path", p, "status", http.StatusNotFound, "service", "", "dur_ms", ms(time.Since(start)))
+			LogNoRoute(h.logger, r.Method, p, time.Since(start))
 		}
 		return
 	}
@@ -146,7 +146,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.redirectHTTPS(w, r, svc, start)
 		return
 	}
-	c := &call{svc: svc}
+	c := &call{svc: svc, now: start.Unix()}
 	if r.Host == "" {
 		c.hostless = true
 		r.Host = h.limits.ServerName
@@ -203,7 +203,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, start 
 	}
 	d := time.Since(start)
 	status := c.status
-	if !c.complete || status == statusClientGone {
+	if !c.complete || status == StatusClientGone {
 		status = 0 // counted with the requests that got no whole answer
 	}
 	c.svc.Counters.Record(c.sticky, status, d)
@@ -218,7 +218,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, c *call, start 
 			// Cut short after the head went out: the log says who cut it.
 			logged = http.StatusBadGateway
 			if r.Context().Err() != nil {
-				logged = statusClientGone
+				logged = StatusClientGone
 			}
 		}
 		LogRequest(h.logger, r.Method, r.URL.EscapedPath(), logged, c.svc.Name, id, c.sticky, d, !c.complete)
@@ -256,7 +256,6 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	if !rule.On() {
 		return
 	}
-	c.now = time.Now().Unix()
 	c.post = pr.In.Method == http.MethodPost
 	// As HAProxy's http_manage_client_side_cookies: the first id naming an
 	// available server pins the request; in prefix mode the ids come off
@@ -354,10 +353,6 @@ func privateCache(values []string) string {
 	return string(AppendPrivate(out, has))
 }
 
-// statusClientGone is logged for a request whose client left before the
-// answer (nginx's 499); nobody receives it.
-const statusClientGone = 499
-
 // errNoServer means the service has no available server left to try.
 var errNoServer = errors.New("no server available")
 
@@ -373,17 +368,13 @@ func (h *Handler) errorHandler(w http.ResponseWriter, r *http.Request, err error
 		// short): the client's fault, a 4xx, and nothing against the server.
 		c.status = c.body.failed()
 		w.Header().Set("Connection", "close")
-		if c.status == http.StatusRequestTimeout {
-			plain(w, c.status, "request timeout: the request body stalled")
-		} else {
-			plain(w, c.status, "bad request: malformed or incomplete request body")
-		}
+		plain(w, c.status, BodyFaultText(c.status))
 		h.logger.Debug("request failed: the client's body", "service", c.svc.Name, "status", c.status, "err", err)
 		return
 	case r.Context().Err() != nil:
 		// The client went away; nobody reads an answer, and none is sent
 		// (an empty 200 would be, if the handler just returned).
-		c.status = statusClientGone
+		c.status = StatusClientGone
 		panic(http.ErrAbortHandler)
 	case errors.Is(err, errNoServer):
 		c.status = http.StatusServiceUnavailable

@@ -76,6 +76,31 @@ func TestClientSticksAndCounts(t *testing.T) {
 	})
 }
 
+// TestABodyCutShortCountsAsNoStickyOutcome: a small body is read whole before
+// the cookie is looked at and a server picked; one that fails is answered 400
+// and counted with no sticky outcome (not as a new visitor) on either engine.
+func TestABodyCutShortCountsAsNoStickyOutcome(t *testing.T) {
+	eachEngine(t, func(t *testing.T, e engine) {
+		a := startServer(t, "a")
+		svc := service("service1", "connect.sid", a)
+		front := startProxy(t, e, opts{}, svc)
+		if status, _ := rawRequest(t, front.URL, "POST /service1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello", true); status != 400 {
+			t.Fatalf("got %d, want 400", status)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for svc.Counters.Responses[4].Load() != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("4xx counted %d, want 1", svc.Counters.Responses[4].Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+		c := svc.Counters
+		if hit, nw, reb := c.Hits.Load(), c.New.Load(), c.Rebalanced.Load(); hit+nw+reb != 0 {
+			t.Errorf("sticky hit %d, new %d, rebalanced %d; want none counted", hit, nw, reb)
+		}
+	})
+}
+
 func TestNewClientsSpreadOverServers(t *testing.T) {
 	eachEngine(t, func(t *testing.T, e engine) {
 		a, b := startServer(t, "a"), startServer(t, "b")
@@ -204,6 +229,19 @@ func TestNoRoute(t *testing.T) {
 		}
 		if r := newClient(t, front.URL).get(forward.HealthPath); r.status != 200 || r.body != "ok\n" {
 			t.Errorf("%s: %v", forward.HealthPath, r)
+		}
+		// Targets a browser would not send: each engine echoes the path as
+		// net/http's URL.EscapedPath, what the origin form would give.
+		for _, tt := range []struct{ target, want string }{
+			{"http://example.com/nope?q=1", "/nope"}, // absolute form
+			{"/<x>", "/%3Cx%3E"},
+			{"/\xc3\xa9", "/%C3%A9"},
+			{`/a"b`, "/a%22b"},
+		} {
+			status, body := rawRequest(t, front.URL, "GET "+tt.target+" HTTP/1.1\r\nHost: example.com\r\n\r\n", false)
+			if want := "no route for " + tt.want + "\n"; status != 404 || body != want {
+				t.Errorf("GET %s: got %d %q, want 404 %q", tt.target, status, body, want)
+			}
 		}
 	})
 }
@@ -438,6 +476,19 @@ func TestAccessLog(t *testing.T) {
 		}
 		if strings.Contains(out, "s:") {
 			t.Errorf("access log %q shows a cookie value", out)
+		}
+
+		// A request that matches no route: the same line from either engine.
+		buf.Reset()
+		newClient(t, front.URL).get("/nope/%3Cx%3E?q=1")
+		deadline = time.Now().Add(5 * time.Second)
+		for !strings.Contains(buf.String(), "status=") && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		out = buf.String()
+		want := `level=INFO msg=request method=GET path=/nope/%3Cx%3E status=404 service="" dur_ms=`
+		if _, line, _ := strings.Cut(out, " level="); !strings.HasPrefix("level="+line, want) {
+			t.Errorf("no route: access log %q, want a line starting %q after the time", out, want)
 		}
 	})
 }

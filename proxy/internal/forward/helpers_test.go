@@ -1,6 +1,7 @@
 package forward_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // testServer is a real HTTP server on 127.0.0.1 that behaves like the
@@ -144,6 +146,30 @@ func (c *client) cookieID() string {
 
 func (r reply) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
 
+// rawRequest writes req as it is on a new connection to the proxy at url, shuts
+// the connection's write side after it when halfClose, and returns the
+// answer's status and body.
+func rawRequest(t testing.TB, url, req string, halfClose bool) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, req)
+	if halfClose {
+		conn.(*net.TCPConn).CloseWrite()
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", req, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
@@ -159,4 +185,10 @@ func (l *lockedWriter) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.(*bytes.Buffer).String()
+}
+
+func (l *lockedWriter) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.w.(*bytes.Buffer).Reset()
 }

@@ -22,7 +22,7 @@ func (s *Service) Observe(visitor func() live.Visitor, srv *backend.Backend, st 
 	if srv != nil {
 		id = srv.ID()
 	}
-	s.Live.Request(visitor(), id, live.Outcome(st), status)
+	s.Live.Request(visitor(), id, st, status)
 }
 
 // VisitorCookie is the cookie whose value names a visitor of s in the live

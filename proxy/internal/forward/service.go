@@ -61,28 +61,19 @@ type Service struct {
 	Live *live.Recorder
 }
 
-// Sticky is what the sticky cookie did for a request.
-type Sticky uint8
+// Sticky is what the sticky cookie did for a request: the live view's
+// live.Outcome itself, so that the view, /stats and the access log cannot
+// number or name the outcomes differently.
+type Sticky = live.Outcome
 
-// The sticky outcomes, as in the access log and /stats.
+// The sticky outcomes, as in the access log and /stats (String: "", "hit",
+// "new", "rebalanced").
 const (
-	StickyNone       Sticky = iota // the service has no cookie
-	StickyHit                      // the cookie's server answered
-	StickyNew                      // no id in the request: balanced, the response may set one
-	StickyRebalanced               // an id that names no live server, or whose server refused: balanced
+	StickyNone       = live.NotSticky  // the service has no cookie
+	StickyHit        = live.Hit        // the cookie's server answered
+	StickyNew        = live.New        // no id in the request: balanced, the response may set one
+	StickyRebalanced = live.Rebalanced // an id that names no live server, or whose server refused: balanced
 )
-
-func (s Sticky) String() string {
-	switch s {
-	case StickyHit:
-		return "hit"
-	case StickyNew:
-		return "new"
-	case StickyRebalanced:
-		return "rebalanced"
-	}
-	return ""
-}
 
 // Counters count what a service did. Everything is atomic; the admin port
 // reads it while requests write it.

@@ -2,7 +2,6 @@ package h1
 
 import (
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +30,7 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // wait for the answer: no deadline until then (the body's own bounds bound the
 // client), timeout.server from the moment the body is sent whole, at once when it
 // fails.
-func startBody(c *conn, bc *bconn, n int, rb requestBody) *bodyStream {
+func startBody(c *conn, bc *bconn, rb requestBody) *bodyStream {
 	bc.nc.SetReadDeadline(time.Time{}) // before the answer's read starts: a pooled one may be past
 	bc.dl.r = time.Time{}
 	bs := &bodyStream{done: make(chan struct{})}
@@ -86,15 +85,11 @@ func (bs *bodyStream) run(c *conn, bc *bconn, rb requestBody) {
 			}
 		}
 		if err != nil {
-			status := int32(400) // it closed mid-body
+			status := int32(400) // it closed mid-body, or the read failed
 			if isTimeout(err) {
-				status = 408
+				status = 408 // stalled, or below body_min_rate
 			}
-			if errors.Is(err, io.EOF) || status == 408 {
-				bs.fail(bc, status, err)
-				return
-			}
-			bs.fail(bc, 400, err)
+			bs.fail(bc, status, err)
 			return
 		}
 	}
@@ -109,7 +104,7 @@ func (bs *bodyStream) fail(bc *bconn, status int32, err error) {
 
 // clientFault reports, while the stream may still run, whether the client's
 // side failed (then the failed read of the answer is not the server's fault).
-func (bs *bodyStream) clientFault(c *conn) attemptError {
+func (bs *bodyStream) clientFault() attemptError {
 	if bs.fault.Load() != 0 {
 		<-bs.done
 		return attemptClient

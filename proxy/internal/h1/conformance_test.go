@@ -112,6 +112,7 @@ func TestMalformedHeadsAreRefusedAndNeverReachTheServer(t *testing.T) {
 		{"a duplicate Host", "GET /s HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
 		{"HTTP/2.0", "GET /s HTTP/2.0\r\nHost: a\r\n\r\n", 505},
 		{"HTTP/0.9", "GET /s\r\n\r\n", 400},
+		{"a malformed escape in the path", "GET /s/%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 	}
 	for _, tt := range tests {
 		c, err := net.Dial("tcp", front)

@@ -1,10 +1,12 @@
 package h1
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -166,7 +168,7 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 // handle serves the request whose head is buf[r:r+n] and reports whether the
 // connection may carry another one.
 func (c *conn) handle(n int) bool {
-	start := time.Now()
+	start := c.headAt
 	b := c.buf[c.r : c.r+n]
 	h := &c.req
 	if err := parseRequest(b, h); err != nil {
@@ -177,13 +179,9 @@ func (c *conn) handle(n int) bool {
 		c.reject(se)
 		return false
 	}
-	path, ok := c.routingPath(h.path.of(b))
-	if !ok {
-		c.reject(badRequest("bad request: malformed percent-encoding in the path"))
-		return false
-	}
+	path := c.routingPath(h.path.of(b))
 	if view(path) == forward.HealthPath {
-		return c.answerOwn(n, 200, "ok", start)
+		return c.answerHealth(n)
 	}
 	host := []byte(nil)
 	if h.host >= 0 {
@@ -192,7 +190,7 @@ func (c *conn) handle(n int) bool {
 	t := c.s.o.Table()
 	svc, found := t.Match(view(host), view(path))
 	if !found {
-		return c.answerNoRoute(n, start)
+		return c.answerNoRoute(n, path, start)
 	}
 	if svc.ForceSSL {
 		return c.redirectHTTPS(n, svc, start)
@@ -202,17 +200,15 @@ func (c *conn) handle(n int) bool {
 
 // routingPath is the path routes are matched against: percent-decoded, as the
 // std engine's URL.Path, so both engines route a request alike. The backend
-// still gets the path as sent. False: a malformed escape (net/http's 400).
-func (c *conn) routingPath(p []byte) ([]byte, bool) {
+// still gets the path as sent. p's escapes are well formed (parseTarget
+// refused the request otherwise).
+func (c *conn) routingPath(p []byte) []byte {
 	if len(p) == 0 {
-		return slash, true
+		return slash
 	}
-	i := 0
-	for i < len(p) && p[i] != '%' {
-		i++
-	}
-	if i == len(p) {
-		return p, true
+	i := bytes.IndexByte(p, '%')
+	if i < 0 {
+		return p
 	}
 	out := append(c.scr[:0], p[:i]...)
 	for ; i < len(p); i++ {
@@ -220,14 +216,11 @@ func (c *conn) routingPath(p []byte) ([]byte, bool) {
 			out = append(out, p[i])
 			continue
 		}
-		if i+2 >= len(p) || hexValue(p[i+1]) < 0 || hexValue(p[i+2]) < 0 {
-			return nil, false
-		}
 		out = append(out, byte(hexValue(p[i+1])<<4|hexValue(p[i+2])))
 		i += 2
 	}
 	c.scr = out
-	return out, true
+	return out
 }
 
 var slash = []byte("/")
@@ -314,44 +307,36 @@ func (c *conn) readSmallBody(n int, rb requestBody) (requestBody, error) {
 	return c.bodyOf(n)
 }
 
-// answerOwn answers a request the proxy serves itself (the health path).
-func (c *conn) answerOwn(n, status int, msg string, start time.Time) bool {
+// answerHealth answers the health path, which the proxy serves itself: 200 "ok".
+func (c *conn) answerHealth(n int) bool {
 	rb, err := c.bodyOf(n)
 	keep := err == nil && rb.complete && !c.req.connClose
-	c.writeText(status, msg, !keep)
+	c.writeText(200, "ok", !keep)
 	if keep {
 		c.consume(n + rb.inBuf)
 	}
 	return keep
 }
 
-func (c *conn) answerNoRoute(n int, start time.Time) bool {
+// answerNoRoute answers a request whose path (decoded, for routing) matches no
+// route, as the std engine does: the path echoed and logged is the URL's
+// EscapedPath, so what net/http would escape is escaped.
+func (c *conn) answerNoRoute(n int, path []byte, start time.Time) bool {
 	b := c.buf[c.r : c.r+n]
-	p := c.req.target.of(b)
-	if q := indexByte(p, '?'); q >= 0 {
-		p = p[:q]
+	p := ""
+	if raw := c.req.path.of(b); len(raw) > 0 {
+		p = (&url.URL{Path: string(path), RawPath: string(raw)}).EscapedPath()
 	}
-	msg := forward.NoRouteText(string(p))
 	rb, err := c.bodyOf(n)
 	keep := err == nil && rb.complete && !c.req.connClose
-	c.writeText(404, msg, !keep)
+	c.writeText(404, forward.NoRouteText(p), !keep)
 	if c.s.o.AccessLog() {
-		c.s.o.Logger.Info("request", "method", string(c.req.method.of(b)), "path", string(p), "status", 404,
-			"route", "", "dur_ms", float64(time.Since(start).Microseconds())/1000)
+		forward.LogNoRoute(c.s.o.Logger, string(c.req.method.of(b)), p, time.Since(start))
 	}
 	if keep {
 		c.consume(n + rb.inBuf)
 	}
 	return keep
-}
-
-func indexByte(b []byte, x byte) int {
-	for i, c := range b {
-		if c == x {
-			return i
-		}
-	}
-	return -1
 }
 
 // reject answers a head that cannot be served and ends the connection: what
@@ -407,7 +392,7 @@ func (c *conn) writeText(status int, msg string, close bool) {
 	o = append(o, "HTTP/1.1 "...)
 	o = strconv.AppendInt(o, int64(status), 10)
 	o = append(o, ' ')
-	o = append(o, statusText(status)...)
+	o = append(o, http.StatusText(status)...)
 	o = append(o, "\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nContent-Length: "...)
 	o = strconv.AppendInt(o, int64(len(msg)+1), 10)
 	if close {
@@ -421,38 +406,6 @@ func (c *conn) writeText(status int, msg string, close bool) {
 	c.out = o
 	c.dl.write(c.nc, time.Now(), c.s.o.Limits.WriteTimeout)
 	c.nc.Write(o)
-}
-
-func statusText(code int) string {
-	switch code {
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 413:
-		return "Content Too Large"
-	case 417:
-		return "Expectation Failed"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return "Status"
 }
 
 // replayable reports whether a request may be sent again to another server
@@ -485,12 +438,14 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 	}
 	if err != nil {
 		// The client's fault, counted first: a client holding the answer
-		// finds it in /stats. No server was contacted.
-		se := badRequest("bad request: malformed or incomplete request body")
+		// finds it in /stats. No server was contacted and no cookie read: no
+		// sticky outcome, as in the std engine.
+		status := http.StatusBadRequest
 		if errors.Is(err, errBodyTimeout) {
-			se = &statusError{408, "request timeout: the request body stalled"}
+			status = http.StatusRequestTimeout
 		}
-		st := forward.Outcome(svc, nil, nil, false)
+		se := &statusError{status, forward.BodyFaultText(status)}
+		st := forward.StickyNone
 		svc.Counters.Record(st, se.status, time.Since(start))
 		svc.Observe(func() live.Visitor { return c.visitor(n, svc, false) }, nil, st, se.status)
 		c.reject(se)
@@ -549,7 +504,9 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			sticky = forward.Outcome(svc, pinned, bk, hadID)
 			break
 		}
+		var pl *pool // bc's server's pool
 		if bc != nil {
+			pl = bc.pl
 			bc.nc.Close()
 			bc = nil
 		}
@@ -564,7 +521,7 @@ func (c *conn) proxy(n int, svc *forward.Service, start time.Time) bool {
 			// or stops gracefully): it never saw the request. Same server,
 			// on a new connection, and its other idle ones are suspect too.
 			bk.ReleaseUnsent()
-			c.s.backends.drop(bk)
+			pl.drop()
 			next, forceDial = bk, true
 			continue
 		case (failure == attemptEmpty || failure == attemptDown) && replay:
@@ -604,16 +561,13 @@ func (c *conn) readPin(b []byte, svc *forward.Service) {
 	}
 }
 
-// lastXFF is the value of the request's last X-Forwarded-For field (nil: none).
+// lastXFF is the value of the request's last X-Forwarded-For field (nil: none),
+// which the parser found.
 func (c *conn) lastXFF(b []byte) []byte {
-	h := &c.req
-	var v []byte
-	for k := 0; k < h.n; k++ {
-		if f := &h.fields[k]; f.name.len() == 15 && fieldIs(f.name.of(b), "x-forwarded-for") {
-			v = f.value.of(b)
-		}
+	if k := c.req.xffLast; k >= 0 {
+		return c.req.fields[k].value.of(b)
 	}
-	return v
+	return nil
 }
 
 // failed answers a request that got no answer from any server, and ends the
@@ -631,10 +585,11 @@ func (c *conn) failed(n int, svc *forward.Service, why attemptError, sticky forw
 	case attemptClient:
 		// The client's body stalled or was malformed: its fault, a 4xx,
 		// and nothing against the server.
-		status, msg = 400, "bad request: malformed or incomplete request body"
-		if bs != nil && bs.statusOf() == 408 {
-			status, msg = 408, "request timeout: the request body stalled"
+		status = http.StatusBadRequest
+		if bs != nil && bs.statusOf() == http.StatusRequestTimeout {
+			status = http.StatusRequestTimeout
 		}
+		msg = forward.BodyFaultText(status)
 	case attemptGone:
 	default:
 		status, msg = 502, forward.BadGatewayText(svc.Name)
@@ -700,7 +655,7 @@ func (c *conn) send(bk *backend.Backend, n int, rb requestBody, now time.Time, d
 		return bc, fresh, attemptEmpty, nil
 	}
 	if !rb.complete {
-		bs = startBody(c, bc, n, rb)
+		bs = startBody(c, bc, rb)
 	}
 	return bc, fresh, 0, bs
 }
@@ -715,7 +670,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 		if bc.r < bc.w {
 			got = true
 			if k, res := headEnd(bc.buf[bc.r:bc.w], resume); k > 0 {
-				if err := parseResponse(bc.buf[bc.r:bc.r+k], &c.resp, false); err != nil {
+				if err := parseResponse(bc.buf[bc.r:bc.r+k], &c.resp); err != nil {
 					return attemptBad
 				}
 				if c.resp.status >= 200 || c.resp.status == 101 {
@@ -756,7 +711,7 @@ func (c *conn) readResponse(bc *bconn, bs *bodyStream, now time.Time) attemptErr
 		bc.w += m
 		if err != nil && m == 0 {
 			if bs != nil {
-				if f := bs.clientFault(c); f != 0 {
+				if f := bs.clientFault(); f != 0 {
 					return f
 				}
 			}

@@ -17,6 +17,8 @@ package h1
 import (
 	"bytes"
 	"errors"
+
+	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 )
 
 // maxFields bounds the header fields of one head, as HAProxy's tune.http.maxhdr
@@ -31,9 +33,6 @@ func (p span) len() int           { return int(p.e - p.s) }
 
 // field is one header line: its name and its value without surrounding blanks.
 type field struct{ name, value span }
-
-// errIncomplete means the head has not fully arrived: read more and parse again.
-var errIncomplete = errors.New("incomplete head")
 
 // statusError is a head that cannot be served: status is what the client gets.
 type statusError struct {
@@ -59,7 +58,7 @@ var (
 	errFieldValue   = badRequest("bad request: control character in a header value")
 	errTooMany      = &statusError{431, "request header fields too large: too many fields"}
 	errTooLarge     = &statusError{431, "request header fields too large"}
-	errHost         = badRequest("bad request: missing, empty, repeated or malformed Host")
+	errHost         = badRequest(forward.BadHostText)
 	errLength       = badRequest("bad request: malformed or conflicting Content-Length")
 	errTEAndLength  = badRequest("bad request: both Transfer-Encoding and Content-Length")
 	errTE           = &statusError{501, "not implemented: only Transfer-Encoding: chunked is supported"}
@@ -512,9 +511,10 @@ func asciiEqualFold(b []byte, s string) bool { return fieldIs(b, s) }
 // Errors of a response head: the server's fault, answered 502.
 var errBadResponse = errors.New("malformed response head")
 
-// parseResponse parses a response head in b (its length from headEnd). req is
-// the request it answers (HEAD and upgrades change the framing).
-func parseResponse(b []byte, h *head, reqMethodHEAD bool) error {
+// parseResponse parses a response head in b (its length from headEnd). It reads
+// the head's own framing only: what the request changes (no body after HEAD, a
+// 101's tunnel) is the relay's to apply.
+func parseResponse(b []byte, h *head) error {
 	h.reset()
 	h.size = len(b)
 	if len(b) < 14 || string(b[:7]) != "HTTP/1." || (b[7] != '0' && b[7] != '1') || b[8] != ' ' {
@@ -583,6 +583,5 @@ func parseResponse(b []byte, h *head, reqMethodHEAD bool) error {
 	if h.minor == 0 && !keepAlive {
 		h.connClose = true
 	}
-	_ = reqMethodHEAD
 	return nil
 }

@@ -151,10 +151,6 @@ func (c *conn) composeRequest(dst, b []byte, svc *forward.Service, rb requestBod
 // errClientWrite marks a relay that failed writing to the client (it left).
 var errClientWrite = errors.New("writing to the client")
 
-// statusClientGone is logged for a request whose client left before its answer
-// was whole (nginx's 499); nobody receives it.
-const statusClientGone = 499
-
 // body framings of a response.
 type framing uint8
 
@@ -333,7 +329,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		if werr != nil {
 			bc.nc.Close()
 			srv.Release()
-			c.finish(n, svc, srv, st, 0, statusClientGone, start)
+			c.finish(n, svc, srv, st, 0, forward.StatusClientGone, start)
 			return false
 		}
 		return c.tunnel(n, svc, srv, bc, st, start)
@@ -364,7 +360,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 	}
 	reusable := complete && !resp.connClose && fr != framedClose && bc.r == bc.w && (bs == nil || bs.ok())
 	if reusable {
-		c.s.backends.put(srv, bc, time.Now())
+		c.s.backends.put(bc, time.Now())
 	} else {
 		bc.nc.Close()
 	}
@@ -376,7 +372,7 @@ func (c *conn) relay(n int, svc *forward.Service, srv *backend.Backend, bc *bcon
 		// client left; 502: the server did).
 		status, keep, logged = 0, false, http.StatusBadGateway
 		if werr != nil || errors.Is(err, errClientWrite) {
-			logged = statusClientGone
+			logged = forward.StatusClientGone
 		}
 	}
 	if !counted {

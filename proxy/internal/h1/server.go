@@ -114,8 +114,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+			if isTimeout(err) || isTemporary(err) {
 				// Out of file descriptors, say: wait and try again, as
 				// net/http does, rather than spin or give up.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -207,6 +206,3 @@ func (s *Server) wakeIdle() {
 		}
 	}
 }
-
-// CloseIdleBackends closes the kept-alive connections to the servers.
-func (s *Server) CloseIdleBackends() { s.backends.closeIdle() }

@@ -4,13 +4,13 @@ import (
 	"sync"
 )
 
-// Outcome is what the sticky cookie did for a request, in the order and with
-// the meaning of forward.Sticky: NotSticky (the service has no cookie), Hit (the
-// cookie's server answered), New (no id: balanced), Rebalanced (the id's server
-// was gone or refused: balanced elsewhere).
+// Outcome is what the sticky cookie did for a request: NotSticky (the service
+// has no cookie), Hit (the cookie's server answered), New (no id: balanced),
+// Rebalanced (the id's server was gone or refused: balanced elsewhere). It is
+// the one definition: forward.Sticky is this type, its constants these.
 type Outcome uint8
 
-// The outcomes, as forward.Sticky numbers them.
+// The outcomes.
 const (
 	NotSticky Outcome = iota
 	Hit
