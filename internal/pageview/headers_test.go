@@ -42,6 +42,7 @@ func TestHeadersJSONIsEncodingJSON(t *testing.T) {
 		{"control bytes", "h", http.Header{"X-Ctl": {"\x00\x01\b\f\n\r\t\x1f\x7f"}}},
 		{"invalid UTF-8 and line separators", "h", http.Header{"X-Utf": {"\xff\xfe ok é \u2028\u2029 \xe2\x80"}}},
 		{"names that sort differently once lowered", "h", http.Header{"X-B": {"1"}, "X-a": {"2"}, "X_c": {"3"}, "X-": {"4"}}},
+		{"names holding what JSON escapes, in either case", "h", http.Header{"X-A&B": {"1"}, "X<Y>\"Q\\": {"2"}, "X-\x01": {"3"}}},
 		{"a Host in the header map gives way to r.Host", "real", http.Header{"Host": {"fake"}}},
 	}
 	for _, tt := range tests {

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/gin-contrib/sessions"
 	"github.com/gin-gonic/gin"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/store"
@@ -24,7 +23,7 @@ import (
 //	anything else          404, one line of text
 func addRoutes(r *gin.Engine, cfg Config, st store.Store, logger *slog.Logger) {
 	page := "/" + asciiLower(cfg.Service)
-	get(r, page, sessions.Sessions(cfg.CookieName, st), handleCount(cfg, st, logger))
+	get(r, page, handleCount(cfg, st, logger))
 	get(r, "/healthz", handleHealthz)
 	get(r, "/debug/sessions", handleSessions(st))
 	r.NoRoute(handleNotFound)

@@ -1,6 +1,6 @@
 // Package pageview is the page-view counter that service1 and service2 both run: one
 // code path, the service's name is a parameter. It rebuilds the tutorial's express app
-// on gin and gin-contrib/sessions: GET /<service> counts page_views in the visitor's
+// on gin, with gin-contrib/sessions stores: GET /<service> counts page_views in the visitor's
 // session and answers the request's headers and the count.
 package pageview
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 )
 
 // The cookie store's payload (the data a kindPayload value seals): what a session
@@ -62,6 +64,7 @@ func appendPair(b []byte, k, v any) ([]byte, error) {
 	if !ok {
 		return b, fmt.Errorf("session value %q is a %T; the cookie store keeps int values only", ks, v)
 	}
+	savedKeys.learn(k)
 	b = binary.AppendUvarint(b, uint64(len(ks)))
 	b = append(b, ks...)
 	return binary.AppendVarint(b, int64(n)), nil
@@ -92,7 +95,7 @@ func readValues(b []byte, values map[any]any) bool {
 		if n <= 0 || klen > uint64(len(b)-n) {
 			return false
 		}
-		key := string(b[n : n+int(klen)])
+		key := savedKeys.box(b[n : n+int(klen)])
 		b = b[n+int(klen):]
 		v, n := binary.Varint(b)
 		if n <= 0 || int64(int(v)) != v { // out of int's range (32-bit int)
@@ -105,4 +108,64 @@ func readValues(b []byte, values map[any]any) bool {
 		values[key] = int(v)
 	}
 	return len(b) == 0
+}
+
+// savedKeys holds the keys sessions were saved with, boxed as Save was given them, so
+// that loading a session puts that same interface value in its map instead of boxing
+// a new copy of the key (an allocation on every page view). Keys only come from Save,
+// that is from the program, never from a client (a client cannot seal a payload), so
+// the few it learns are the program's own: at most maxSavedKeys, further keys are
+// boxed on every load.
+var savedKeys keyCache
+
+const maxSavedKeys = 8
+
+// keyCache is a small copy-on-write list of boxed string keys; its zero value is
+// empty and ready. It is safe for concurrent use: loads read it without a lock.
+type keyCache struct {
+	mu   sync.Mutex // serialises learn's copy and store
+	keys atomic.Pointer[[]any]
+}
+
+// learn adds k, a string in an interface, unless it is known or the list is full.
+func (c *keyCache) learn(k any) {
+	if c.known(k.(string)) != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var keys []any
+	if p := c.keys.Load(); p != nil {
+		keys = *p
+	}
+	if len(keys) >= maxSavedKeys || c.known(k.(string)) != nil {
+		return
+	}
+	keys = append(keys[:len(keys):len(keys)], k)
+	c.keys.Store(&keys)
+}
+
+// known returns the boxed key equal to s, or nil.
+func (c *keyCache) known(s string) any {
+	if p := c.keys.Load(); p != nil {
+		for _, k := range *p {
+			if k.(string) == s {
+				return k
+			}
+		}
+	}
+	return nil
+}
+
+// box returns key as an interface value: a learned one when there is one, without
+// allocating.
+func (c *keyCache) box(key []byte) any {
+	if p := c.keys.Load(); p != nil {
+		for _, k := range *p {
+			if k.(string) == string(key) {
+				return k
+			}
+		}
+	}
+	return string(key)
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -149,5 +150,23 @@ func TestCookieStoreSaveRefusesValuesItCannotKeep(t *testing.T) {
 	}
 	if got := rec.Header().Values("Set-Cookie"); len(got) != 0 {
 		t.Errorf("got Set-Cookie %v after a failed save, want none", got)
+	}
+}
+
+func TestKeyCacheBoxesLearnedKeysWithoutAllocating(t *testing.T) {
+	var c keyCache
+	for i := range maxSavedKeys + 2 {
+		c.learn(any("k" + strconv.Itoa(i)))
+	}
+	c.learn(any("k0")) // known: not learned twice
+	if got := len(*c.keys.Load()); got != maxSavedKeys {
+		t.Fatalf("learned %d keys, want %d: the list must stay bounded", got, maxSavedKeys)
+	}
+	key := []byte("k1")
+	if allocs := testing.AllocsPerRun(100, func() { _ = c.box(key) }); allocs != 0 {
+		t.Errorf("boxing a learned key allocated %v times", allocs)
+	}
+	if got := c.box([]byte("k" + strconv.Itoa(maxSavedKeys+1))); got != "k"+strconv.Itoa(maxSavedKeys+1) {
+		t.Errorf("a key past the bound boxed as %v", got)
 	}
 }
