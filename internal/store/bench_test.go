@@ -14,16 +14,7 @@ import (
 func BenchmarkStore(b *testing.B) {
 	clk := &clock{now: time.Now()}
 	for _, kind := range []string{"memory", "cookie"} {
-		var st Store
-		var err error
-		if kind == "memory" {
-			st, err = NewMemory(testConfig(clk, 100000, time.Hour))
-		} else {
-			st, err = NewCookie(testConfig(clk, 0, time.Hour))
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
+		st := newTestStore(b, kind, clk, 100000, time.Hour)
 		returning := httptest.NewRequest(http.MethodGet, "/service1", nil)
 		returning.AddCookie(saveBench(b, st, 41))
 		for _, tt := range []struct {

@@ -50,6 +50,22 @@ func newTestMemory(t *testing.T, clk *clock, max int, ttl time.Duration) *Memory
 	return m
 }
 
+// newTestStore returns a store of kind "memory" or "cookie" on testConfig.
+func newTestStore(t testing.TB, kind string, clk *clock, max int, ttl time.Duration) Store {
+	t.Helper()
+	var st Store
+	var err error
+	if kind == "memory" {
+		st, err = NewMemory(testConfig(clk, max, ttl))
+	} else {
+		st, err = NewCookie(testConfig(clk, max, ttl))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 // start saves a new session holding n and returns its cookie.
 func start(t *testing.T, st Store, n int) *http.Cookie {
 	t.Helper()

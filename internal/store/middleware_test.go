@@ -21,16 +21,7 @@ func TestStoresServeTheSessionsMiddleware(t *testing.T) {
 	clk := &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	for _, kind := range []string{"memory", "cookie"} {
 		t.Run(kind+" store counts across requests", func(t *testing.T) {
-			var st Store
-			var err error
-			if kind == "memory" {
-				st, err = NewMemory(testConfig(clk, 10, time.Hour))
-			} else {
-				st, err = NewCookie(testConfig(clk, 10, time.Hour))
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := newTestStore(t, kind, clk, 10, time.Hour)
 			r := gin.New()
 			r.GET("/service1", sessions.Sessions("sid", st), func(c *gin.Context) {
 				s := sessions.Default(c)
