@@ -69,8 +69,9 @@ func (c *Cookie) Lock(*http.Request, string) func() { return func() {} }
 func (c *Cookie) Options(o sessions.Options) { c.options.Store(o.ToGorillaOptions()) }
 
 // Get returns the session of the request, as New. It does not go through gorilla's
-// request registry: gin-contrib/sessions already keeps the session for the request,
-// and the registry cost a copy of the request on every page view.
+// request registry: its caller (the page view, or gin-contrib/sessions' middleware)
+// keeps the session for the request, and the registry cost a copy of the request on
+// every page view.
 func (c *Cookie) Get(r *http.Request, name string) (*gsessions.Session, error) {
 	return c.New(r, name)
 }

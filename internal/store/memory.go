@@ -152,8 +152,9 @@ func (m *Memory) Lock(r *http.Request, name string) func() {
 var lockSeed = maphash.MakeSeed()
 
 // Get returns the session of the request, as New. It does not go through gorilla's
-// request registry: gin-contrib/sessions already keeps the session for the request,
-// and the registry cost a copy of the request on every page view.
+// request registry: its caller (the page view, or gin-contrib/sessions' middleware)
+// keeps the session for the request, and the registry cost a copy of the request on
+// every page view.
 func (m *Memory) Get(r *http.Request, name string) (*gsessions.Session, error) {
 	return m.New(r, name)
 }
