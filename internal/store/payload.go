@@ -158,14 +158,10 @@ func (c *keyCache) known(s string) any {
 }
 
 // box returns key as an interface value: a learned one when there is one, without
-// allocating.
+// allocating (string(key) for known is not kept, so it needs no copy).
 func (c *keyCache) box(key []byte) any {
-	if p := c.keys.Load(); p != nil {
-		for _, k := range *p {
-			if k.(string) == string(key) {
-				return k
-			}
-		}
+	if k := c.known(string(key)); k != nil {
+		return k
 	}
 	return string(key)
 }
