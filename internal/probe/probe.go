@@ -80,6 +80,20 @@ func Until(ctx context.Context, what string, cond func() (bool, error)) error {
 	}
 }
 
+// Within calls cond as Until does until it returns true, for at most d, and returns how
+// long that took; when d passes first, the error names what and d.
+func Within(d time.Duration, what string, cond func() bool) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	start := time.Now()
+	err := Until(ctx, what, func() (bool, error) { return cond(), nil })
+	took := time.Since(start)
+	if err != nil {
+		return took, fmt.Errorf("waiting for %s: not within %v", what, d)
+	}
+	return took, nil
+}
+
 var errFatal = errors.New("fatal")
 
 // Fatal marks err as one that ends Until at once.

@@ -126,3 +126,38 @@ func TestUntil(t *testing.T) {
 		}
 	})
 }
+
+func TestWithin(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		trueAt  int // the call that first returns true; 0: none does
+		wantErr string
+	}{
+		{"a condition that holds at once returns nil", 1, ""},
+		{"a condition that holds after a few calls returns nil", 3, ""},
+		{"a condition that never holds returns an error naming what and d", 0, "waiting for the moon: not within 100ms"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			const d = 100 * time.Millisecond
+			n := 0
+			took, err := Within(d, "the moon", func() bool { n++; return n == tt.trueAt })
+			if tt.wantErr == "" {
+				if err != nil || n != tt.trueAt {
+					t.Errorf("got %v after %d calls, want nil after %d", err, n, tt.trueAt)
+				}
+				if took >= d {
+					t.Errorf("took %v, want less than %v", took, d)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("got %v, want %q", err, tt.wantErr)
+			}
+			if took < d {
+				t.Errorf("gave up after %v, want at least %v", took, d)
+			}
+		})
+	}
+}
