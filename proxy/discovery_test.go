@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/swarm/swarmtest"
 )
@@ -200,19 +201,16 @@ func TestDropinFollowsTheSwarm(t *testing.T) {
 			s.SetEnv("service2", "VIRTUAL_HOST", "*/service2, */service2/*, */two")
 			id = s.ServiceID("service2")
 		})
-		start := time.Now()
-		d.engine.Event(swarmtest.ServiceEvent("update", id, "dropin_service2"))
 		v := newVisitor(t)
-		for {
-			if a, status := v.page(d.front + "/two"); status == 200 && a.service == "service2" {
-				break
-			}
-			if time.Since(start) > time.Second {
-				t.Fatalf("/two not routed to service2 within 1s of the event")
-			}
-			time.Sleep(10 * time.Millisecond)
+		d.engine.Event(swarmtest.ServiceEvent("update", id, "dropin_service2"))
+		took, err := probe.Within(time.Second, "/two routed to service2", func() bool {
+			a, status := v.page(d.front + "/two")
+			return status == 200 && a.service == "service2"
+		})
+		if err != nil {
+			t.Fatalf("/two not routed to service2 within 1s of the event")
 		}
-		t.Logf("routed %v after the event", time.Since(start))
+		t.Logf("routed %v after the event", took)
 		d.releaseOnce.Do(func() { close(d.release) })
 		if status := <-inFlight; status != 200 {
 			t.Errorf("the request in flight during the change got %d, want 200", status)
@@ -225,18 +223,15 @@ func TestDropinFollowsTheSwarm(t *testing.T) {
 			ip = d.startTask(t, "service1")
 			s.AddTask("service1", "newtask", ip)
 		})
-		start := time.Now()
-		for {
-			if a, _ := newVisitor(t).page(d.front + "/service1"); a.task == ip {
-				break
-			}
-			// One poll (1s) and the health checks' rise (2 checks, 2s apart) at most.
-			if time.Since(start) > 6*time.Second {
-				t.Fatalf("no new client reached the new task %s within 6s", ip)
-			}
-			time.Sleep(20 * time.Millisecond)
+		// One poll (1s) and the health checks' rise (2 checks, 2s apart) at most.
+		took, err := probe.Within(6*time.Second, "a new client on the new task "+ip, func() bool {
+			a, _ := newVisitor(t).page(d.front + "/service1")
+			return a.task == ip
+		})
+		if err != nil {
+			t.Fatalf("no new client reached the new task %s within 6s", ip)
 		}
-		t.Logf("the new task answered %v after it started", time.Since(start))
+		t.Logf("the new task answered %v after it started", took)
 	})
 
 	t.Run("a reload keeps the swarm's services", func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/browser"
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/cli"
@@ -214,12 +215,8 @@ func getBody(t *testing.T, url string) string {
 // eventually polls cond until it holds or 5 s pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if _, err := probe.Within(5*time.Second, what, cond); err != nil {
+		t.Fatalf("timed out waiting until %s", what)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
 )
 
@@ -86,20 +87,15 @@ func (v *liveView) apply(m live.Message) {
 // until polls cond, under the view's lock, until it holds or 10 s pass.
 func (v *liveView) until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	_, err := probe.Within(10*time.Second, what, func() bool {
 		v.mu.Lock()
-		ok := cond()
-		v.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			v.mu.Lock()
-			defer v.mu.Unlock()
-			t.Fatalf("timed out waiting for %s; visitors %+v, servers %v, events %+v", what, v.visitors, v.servers, v.events)
-		}
-		time.Sleep(10 * time.Millisecond)
+		defer v.mu.Unlock()
+		return cond()
+	})
+	if err != nil {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		t.Fatalf("timed out waiting for %s; visitors %+v, servers %v, events %+v", what, v.visitors, v.servers, v.events)
 	}
 }
 
