@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
@@ -162,12 +163,11 @@ func assertHitsAllocateNothing(t *testing.T, svc *forward.Service, cookie string
 	}
 	if watched {
 		// The view got the visitor, with every request.
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(stream.String(), `"n":1002,`) { // the first, AllocsPerRun's warm-up and its 1000
-			if time.Now().After(deadline) {
-				t.Fatalf("the live view never showed the visitor's 1002 requests")
-			}
-			time.Sleep(5 * time.Millisecond)
+		_, err := probe.Within(5*time.Second, "the visitor's 1002 requests on the live view", func() bool {
+			return strings.Contains(stream.String(), `"n":1002,`) // the first, AllocsPerRun's warm-up and its 1000
+		})
+		if err != nil {
+			t.Fatalf("the live view never showed the visitor's 1002 requests")
 		}
 	}
 	if hits := svc.Counters.Hits.Load(); hits < 1000 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 )
 
@@ -53,12 +54,8 @@ func TestClosingAServerEndsItsPoolSweep(t *testing.T) {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
 			<-served
-			deadline := time.Now().Add(5 * time.Second)
-			for sweeping(s) {
-				if time.Now().After(deadline) {
-					t.Fatalf("the pool sweep still runs 5s after %s", tt.name)
-				}
-				time.Sleep(10 * time.Millisecond)
+			if _, err := probe.Within(5*time.Second, "the pool sweep to end", func() bool { return !sweeping(s) }); err != nil {
+				t.Fatalf("the pool sweep still runs 5s after %s", tt.name)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/config"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/discover"
@@ -85,17 +86,15 @@ func (f *following) service(name string) (config.Service, bool) {
 	return s[i], true
 }
 
-// waitFor polls cond every 5ms until it holds or within passes.
+// waitFor polls cond (probe.Within) until it holds or within passes, and returns how
+// long that took.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
+	took, err := probe.Within(within, what, cond)
+	if err != nil {
+		t.Fatalf("%s: not within %v", what, within)
 	}
-	return time.Since(start)
+	return took
 }
 
 func TestAnUpdateEventRederivesWithinASecond(t *testing.T) {
