@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -56,16 +58,12 @@ func TestRunFinishesInFlightRequestsOnShutdown(t *testing.T) {
 	cancel() // SIGTERM
 
 	// New connections are refused while the request is in flight.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	if _, err := probe.Within(5*time.Second, "new connections refused", func() bool {
 		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
-		if _, err := c.Get(url + "/"); err != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("still accepting connections after shutdown started")
-		}
-		time.Sleep(10 * time.Millisecond)
+		_, err := c.Get(url + "/")
+		return err != nil
+	}); err != nil {
+		t.Fatal("still accepting connections after shutdown started")
 	}
 	select {
 	case err := <-done:
