@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/swarm-affinity/swarm-affinity/internal/localstack"
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 )
 
 // load is steady traffic from some visitors while a test changes the stack. Every
@@ -85,17 +86,13 @@ func (l *load) waitRequests(t *testing.T, n int) {
 	l.mu.Lock()
 	want := l.requests + n
 	l.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	if _, err := probe.Within(30*time.Second, fmt.Sprintf("%d requests of the load", want), func() bool {
 		l.mu.Lock()
-		got := l.requests
-		l.mu.Unlock()
-		if got >= want {
-			return
-		}
-		time.Sleep(5 * time.Millisecond) // polling a counter, not synchronising on time
+		defer l.mu.Unlock()
+		return l.requests >= want
+	}); err != nil {
+		t.Fatalf("the load did not reach %d requests in 30s", want)
 	}
-	t.Fatalf("the load did not reach %d requests in 30s", want)
 }
 
 // stuckVisitors returns one sticky visitor of service1 per replica, by replica name.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/internal/proc"
 )
 
@@ -156,21 +157,17 @@ func alive(pid int) bool {
 // waitGone polls until none of pids is alive.
 func waitGone(t *testing.T, pids []int, out *proc.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	alivePids := func() []int {
 		var left []int
 		for _, p := range pids {
 			if alive(p) {
 				left = append(left, p)
 			}
 		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes still alive 20s after make run ended: %v; output:\n%s", left, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		return left
+	}
+	if _, err := probe.Within(20*time.Second, "every process gone", func() bool { return len(alivePids()) == 0 }); err != nil {
+		t.Fatalf("processes still alive 20s after make run ended: %v; output:\n%s", alivePids(), out.String())
 	}
 }
 
