@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/live"
@@ -55,10 +56,8 @@ func setup(t *testing.T, auth string) (adminURL string, svc *forward.Service, sr
 	}
 	http.Get(front.URL + "/nowhere")
 	// The proxy counts a request once its answer is out: let it finish.
-	deadline := time.Now().Add(5 * time.Second)
-	for svc.Counters.Responses[2].Load() < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	// The checks below say what is missing if it never comes.
+	probe.Within(5*time.Second, "three 2xx counted", func() bool { return svc.Counters.Responses[2].Load() >= 3 })
 
 	hub := live.NewHub(live.Options{Sources: func() []live.Source { return nil }})
 	ad := httptest.NewServer(NewHandler(Options{Table: h.Table, Auth: auth, Version: "test", Live: hub}))

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarm-affinity/swarm-affinity/internal/probe"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/backend"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/forward"
 	"github.com/swarm-affinity/swarm-affinity/proxy/internal/sticky"
@@ -87,12 +88,8 @@ func TestABodyCutShortCountsAsNoStickyOutcome(t *testing.T) {
 		if status, _ := rawRequest(t, front.URL, "POST /service1 HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello", true); status != 400 {
 			t.Fatalf("got %d, want 400", status)
 		}
-		deadline := time.Now().Add(5 * time.Second)
-		for svc.Counters.Responses[4].Load() != 1 {
-			if time.Now().After(deadline) {
-				t.Fatalf("4xx counted %d, want 1", svc.Counters.Responses[4].Load())
-			}
-			time.Sleep(time.Millisecond)
+		if _, err := probe.Within(5*time.Second, "one 4xx counted", func() bool { return svc.Counters.Responses[4].Load() == 1 }); err != nil {
+			t.Fatalf("4xx counted %d, want 1", svc.Counters.Responses[4].Load())
 		}
 		c := svc.Counters
 		if hit, nw, reb := c.Hits.Load(), c.New.Load(), c.Rebalanced.Load(); hit+nw+reb != 0 {
@@ -464,10 +461,8 @@ func TestAccessLog(t *testing.T) {
 		front := startProxy(t, e, opts{logger: log, accessLog: true}, service("service1", "connect.sid", a))
 		newClient(t, front.URL).get("/service1")
 		// The line is written once the answer is out: wait for it.
-		deadline := time.Now().Add(5 * time.Second)
-		for !strings.Contains(buf.String(), "status=") && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		logged := func() bool { return strings.Contains(buf.String(), "status=") }
+		probe.Within(5*time.Second, "the access line", logged) // the checks below say what is missing
 		out := buf.String()
 		for _, want := range []string{"service=service1", "server=" + testIDs.ID(a.addr), "status=200", "sticky=new", "dur_ms="} {
 			if !strings.Contains(out, want) {
@@ -481,10 +476,7 @@ func TestAccessLog(t *testing.T) {
 		// A request that matches no route: the same line from either engine.
 		buf.Reset()
 		newClient(t, front.URL).get("/nope/%3Cx%3E?q=1")
-		deadline = time.Now().Add(5 * time.Second)
-		for !strings.Contains(buf.String(), "status=") && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		probe.Within(5*time.Second, "the access line", logged)
 		out = buf.String()
 		want := `level=INFO msg=request method=GET path=/nope/%3Cx%3E status=404 service="" dur_ms=`
 		if _, line, _ := strings.Cut(out, " level="); !strings.HasPrefix("level="+line, want) {
@@ -573,12 +565,8 @@ func TestReplicaStoppingUnderLoadGivesNoErrors(t *testing.T) {
 		waitAnswers := func(n int64) {
 			t.Helper()
 			want := answered.Load() + n
-			deadline := time.Now().Add(10 * time.Second)
-			for answered.Load() < want && len(errs) == 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("the clients got %d answers in 10s, want %d", answered.Load(), want)
-				}
-				time.Sleep(time.Millisecond) // polling a counter
+			if _, err := probe.Within(10*time.Second, "the answers", func() bool { return answered.Load() >= want || len(errs) > 0 }); err != nil {
+				t.Fatalf("the clients got %d answers in 10s, want %d", answered.Load(), want)
 			}
 		}
 		waitAnswers(200)
@@ -626,10 +614,9 @@ func TestServerDyingMidBodyGivesItsSlotBack(t *testing.T) {
 			}
 		}
 		b := pool.Backends()[0]
-		deadline := time.Now().Add(5 * time.Second)
-		for (b.Active() != 0 || svc.Counters.Responses[0].Load() != 3) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		probe.Within(5*time.Second, "the requests done and counted", func() bool { // the checks below say what is missing
+			return b.Active() == 0 && svc.Counters.Responses[0].Load() == 3
+		})
 		if b.Active() != 0 {
 			t.Errorf("%d requests still counted in flight after the server died mid-body", b.Active())
 		}
