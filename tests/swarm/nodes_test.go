@@ -181,11 +181,14 @@ func (r *nodesRun) testDeploy(t *testing.T) {
 		t.Fatalf("service1's replicas run on %v, want its 3 replicas on nodes %v", hosts, r.all())
 	}
 	t.Logf("service1's replicas: %v", hosts)
+	// make stack-deploy waits for the proxy it reaches on this node; the others may
+	// still be seeing their servers rise (two checks, 2 s apart) and answer 503 until.
 	for k := 1; k <= c.n; k++ {
 		for _, path := range []string{"/service1", "/service2"} {
-			if _, _, err := r.b.get("", c.addr(k), path); err != nil {
-				t.Errorf("node%d's proxy: %v", k, err)
-			}
+			eventually(t, 30*time.Second, fmt.Sprintf("node%d's proxy serves %s", k, path), func() error {
+				_, _, err := r.b.get("", c.addr(k), path)
+				return err
+			})
 		}
 	}
 }
